@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely/migration';
+import * as initial from './0001_initial.ts';
+
+/** Append-only: a landed migration is never edited; a change is a new entry. */
+export const migrations: Record<string, Migration> = {
+  '0001_initial': initial,
+};

@@ -1,0 +1,95 @@
+import type { CommandGroup } from './cli.ts';
+import { createClient, deleteClient, listClients, requireClient, rotateClientSecret, type Client } from '../clients/clients.ts';
+
+function describeClient(client: Client): string[] {
+  return [
+    `client_id:      ${client.clientId}`,
+    `name:           ${client.name}`,
+    `type:           ${client.public ? 'public (PKCE, no secret)' : `confidential (${client.tokenEndpointAuthMethod})`}`,
+    `grant types:    ${client.grantTypes.join(', ')}`,
+    `scope:          ${client.scope}`,
+    `redirect URIs:  ${client.redirectUris.join(', ') || '-'}`,
+    `post-logout:    ${client.postLogoutRedirectUris.join(', ') || '-'}`,
+    `created:        ${client.createdAt}`,
+  ];
+}
+
+export const clientCommands: CommandGroup = {
+  create: {
+    summary: 'register an application; prints its client id and, once, its secret',
+    usage:
+      '--name NAME --redirect-uri URI [--redirect-uri URI …] [--post-logout-redirect-uri URI …] ' +
+      '[--grant-type authorization_code|refresh_token|client_credentials …] [--public] [--scope "…"] [--json]',
+    options: {
+      name: { type: 'string' },
+      'redirect-uri': { type: 'string', multiple: true },
+      'post-logout-redirect-uri': { type: 'string', multiple: true },
+      'grant-type': { type: 'string', multiple: true },
+      public: { type: 'boolean' },
+      scope: { type: 'string' },
+    },
+    async run({ db, values, print }) {
+      const { client, clientSecret } = await createClient(db, {
+        name: (values.name as string | undefined) ?? '',
+        redirectUris: values['redirect-uri'] as string[] | undefined,
+        postLogoutRedirectUris: values['post-logout-redirect-uri'] as string[] | undefined,
+        grantTypes: values['grant-type'] as string[] | undefined,
+        public: values.public === true,
+        scope: values.scope as string | undefined,
+      });
+      const human = describeClient(client);
+      if (clientSecret) {
+        human.push(`client_secret:  ${clientSecret}`, '', 'Store the secret now: it is not shown again (rotate it with client rotate-secret).');
+      }
+      print({ ...client, clientSecret }, human);
+    },
+  },
+  list: {
+    summary: 'list registered applications',
+    usage: '[--json]',
+    options: {},
+    async run({ db, print }) {
+      const clients = await listClients(db);
+      print(
+        clients,
+        clients.length
+          ? clients.map((c) => `${c.clientId}  ${c.public ? 'public      ' : 'confidential'}  ${c.name}`)
+          : 'no clients',
+      );
+    },
+  },
+  show: {
+    summary: 'show one application',
+    usage: 'CLIENT_ID [--json]',
+    options: {},
+    positionals: 1,
+    async run({ db, positionals, print }) {
+      const client = await requireClient(db, positionals[0]!);
+      print(client, describeClient(client));
+    },
+  },
+  delete: {
+    summary: 'delete an application; its tokens stop working',
+    usage: 'CLIENT_ID [--json]',
+    options: {},
+    positionals: 1,
+    async run({ db, positionals, print }) {
+      await deleteClient(db, positionals[0]!);
+      print({ deleted: positionals[0] }, `deleted client ${positionals[0]}`);
+    },
+  },
+  'rotate-secret': {
+    summary: 'replace a confidential client\'s secret; prints the new one once',
+    usage: 'CLIENT_ID [--json]',
+    options: {},
+    positionals: 1,
+    async run({ db, positionals, print }) {
+      const clientSecret = await rotateClientSecret(db, positionals[0]!);
+      print({ clientId: positionals[0], clientSecret }, [
+        `client_secret:  ${clientSecret}`,
+        '',
+        'The old secret no longer works. Store the new one now: it is not shown again.',
+      ]);
+    },
+  },
+};

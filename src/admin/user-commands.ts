@@ -1,0 +1,117 @@
+import type { CommandContext, CommandGroup } from './cli.ts';
+import { readNewPassword } from './io.ts';
+import { createPasswordHasher } from '../accounts/passwords.ts';
+import { createUser, listUsers, requireUserByEmail, setUserDisabled, setUserPassword, type User } from '../accounts/users.ts';
+import { roleNamesOfUser } from '../rbac/roles.ts';
+
+function publicUser(user: User, roles: string[]) {
+  return {
+    id: user.id,
+    email: user.email,
+    name: user.name,
+    emailVerified: user.email_verified === 1,
+    disabled: user.disabled === 1,
+    roles,
+    createdAt: user.created_at,
+    updatedAt: user.updated_at,
+  };
+}
+
+function describeUser(user: User, roles: string[]): string[] {
+  return [
+    `id:        ${user.id}`,
+    `email:     ${user.email}${user.email_verified ? ' (verified)' : ''}`,
+    `name:      ${user.name ?? '-'}`,
+    `status:    ${user.disabled ? 'disabled' : 'active'}`,
+    `roles:     ${roles.join(', ') || '-'}`,
+    `created:   ${user.created_at}`,
+  ];
+}
+
+const emailArg = (ctx: CommandContext) => ctx.positionals[0] ?? (ctx.values.email as string | undefined) ?? '';
+
+export const userCommands: CommandGroup = {
+  create: {
+    summary: 'add a person; the password is asked for, or read from stdin with --password-stdin',
+    usage: '--email EMAIL [--name NAME] [--role ROLE …] [--email-verified] [--password-stdin] [--json]',
+    options: {
+      email: { type: 'string' },
+      name: { type: 'string' },
+      role: { type: 'string', multiple: true },
+      'email-verified': { type: 'boolean' },
+      'password-stdin': { type: 'boolean' },
+    },
+    async run({ db, config, io, values, print }) {
+      const password = await readNewPassword(io, values['password-stdin'] === true);
+      const user = await createUser(db, createPasswordHasher(config.argon2), {
+        email: (values.email as string | undefined) ?? '',
+        name: values.name as string | undefined,
+        password,
+        emailVerified: values['email-verified'] === true,
+        roles: values.role as string[] | undefined,
+      });
+      const roles = await roleNamesOfUser(db, user.id);
+      print(publicUser(user, roles), describeUser(user, roles));
+    },
+  },
+  list: {
+    summary: 'list people',
+    usage: '[--json]',
+    options: {},
+    async run({ db, print }) {
+      const users = await listUsers(db);
+      const withRoles = await Promise.all(users.map(async (u) => publicUser(u, await roleNamesOfUser(db, u.id))));
+      print(
+        withRoles,
+        withRoles.length
+          ? withRoles.map((u) => `${u.email}  ${u.disabled ? 'disabled' : 'active  '}  ${u.roles.join(',') || '-'}  ${u.name ?? ''}`.trimEnd())
+          : 'no users',
+      );
+    },
+  },
+  show: {
+    summary: 'show one person and their roles',
+    usage: 'EMAIL [--json]',
+    options: {},
+    positionals: 1,
+    async run(ctx) {
+      const user = await requireUserByEmail(ctx.db, emailArg(ctx));
+      const roles = await roleNamesOfUser(ctx.db, user.id);
+      ctx.print(publicUser(user, roles), describeUser(user, roles));
+    },
+  },
+  disable: {
+    summary: 'stop a person from signing in; their sessions and refresh tokens stop working',
+    usage: 'EMAIL [--json]',
+    options: {},
+    positionals: 1,
+    async run(ctx) {
+      const user = await setUserDisabled(ctx.db, emailArg(ctx), true);
+      ctx.print({ email: user.email, disabled: true }, `disabled ${user.email}`);
+    },
+  },
+  enable: {
+    summary: 'let a disabled person sign in again',
+    usage: 'EMAIL [--json]',
+    options: {},
+    positionals: 1,
+    async run(ctx) {
+      const user = await setUserDisabled(ctx.db, emailArg(ctx), false);
+      ctx.print({ email: user.email, disabled: false }, `enabled ${user.email}`);
+    },
+  },
+  'set-password': {
+    summary: 'set a new password; asked for, or read from stdin with --password-stdin',
+    usage: 'EMAIL [--password-stdin] [--json]',
+    options: { 'password-stdin': { type: 'boolean' } },
+    positionals: 1,
+    async run(ctx) {
+      const email = emailArg(ctx);
+      // Fail on an unknown email before asking for a password nobody can use.
+      await requireUserByEmail(ctx.db, email);
+      const password = await readNewPassword(ctx.io, ctx.values['password-stdin'] === true);
+      const user = await setUserPassword(ctx.db, createPasswordHasher(ctx.config.argon2), email, password);
+      ctx.print({ email: user.email, passwordChanged: true }, `password changed for ${user.email}`);
+    },
+  },
+};

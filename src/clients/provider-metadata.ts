@@ -1,0 +1,24 @@
+import type { ClientAuthMethod, ClientMetadata } from 'oidc-provider';
+import type { ClientRow } from './clients.ts';
+import { toClient } from './clients.ts';
+
+/**
+ * The oidc-provider view of a client row. The stored secret digest stands in for
+ * `client_secret`; the provider compares presented secrets through our digest check
+ * (see compareClientSecret in src/oidc/provider.ts), so the plain secret is never stored.
+ */
+export function toProviderMetadata(row: ClientRow): ClientMetadata {
+  const client = toClient(row);
+  const metadata: ClientMetadata = {
+    client_id: client.clientId,
+    client_name: client.name,
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod as ClientAuthMethod,
+    redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    grant_types: client.grantTypes,
+    response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
+    scope: client.scope,
+  };
+  if (row.secret_digest) metadata.client_secret = row.secret_digest;
+  return metadata;
+}

@@ -1,0 +1,115 @@
+import path from 'node:path';
+
+export interface Argon2Settings {
+  memoryKiB: number;
+  timeCost: number;
+  parallelism: number;
+}
+
+export interface Config {
+  production: boolean;
+  host: string;
+  port: number;
+  issuer: string;
+  databaseUrl: string;
+  argon2: Argon2Settings;
+  trustProxy: boolean;
+  /** How often expired provider rows are purged, in seconds. */
+  purgeIntervalSeconds: number;
+}
+
+export class ConfigError extends Error {
+  readonly variable: string;
+
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function readInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) {
+    throw new ConfigError(name, `must be a whole number, got ${JSON.stringify(raw)}`);
+  }
+  const value = Number(raw.trim());
+  if (value < min || value > max) {
+    throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function readBoolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  throw new ConfigError(name, `must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+function readIssuer(env: Env, port: number, production: boolean): string {
+  const raw = env.ISSUER;
+  if (raw === undefined || raw === '') return `http://localhost:${port}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('ISSUER', `must be an absolute http(s) URL, got ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError('ISSUER', `must use https (or http for local development), got ${url.protocol}`);
+  }
+  // OpenID Connect Discovery 1.0 §3: the issuer has no query or fragment.
+  if (url.search || url.hash || raw.includes('#') || url.username || url.password) {
+    throw new ConfigError('ISSUER', 'must not contain a query, fragment or credentials');
+  }
+  const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (production && url.protocol === 'http:' && !local) {
+    throw new ConfigError('ISSUER', 'must use https in production (http is allowed only for localhost)');
+  }
+  return url.href.replace(/\/$/, '');
+}
+
+function readDatabaseUrl(env: Env): string {
+  const raw = env.DATABASE_URL;
+  if (raw === undefined || raw === '') return path.join('db', 'latchkey.sqlite');
+  if (/^postgres(ql)?:\/\//i.test(raw)) {
+    try {
+      new URL(raw);
+    } catch {
+      throw new ConfigError('DATABASE_URL', 'is not a valid postgres:// URL');
+    }
+    return raw;
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
+    throw new ConfigError('DATABASE_URL', 'must be a SQLite file path or a postgres:// URL');
+  }
+  return raw;
+}
+
+/** Reads every setting once; throws a ConfigError naming the first bad variable. */
+export function loadConfig(env: Env = process.env): Config {
+  const production = env.NODE_ENV === 'production';
+  const port = readInteger(env, 'PORT', 3000, 0, 65535);
+  const host = env.HOST === undefined || env.HOST === '' ? '0.0.0.0' : env.HOST;
+  return Object.freeze({
+    production,
+    host,
+    port,
+    issuer: readIssuer(env, port, production),
+    databaseUrl: readDatabaseUrl(env),
+    argon2: Object.freeze({
+      // OWASP's minimum for argon2id: 19 MiB, two passes, one lane.
+      memoryKiB: readInteger(env, 'ARGON2_MEMORY_KIB', 19456, 8192, 4194304),
+      timeCost: readInteger(env, 'ARGON2_TIME_COST', 2, 1, 100),
+      parallelism: readInteger(env, 'ARGON2_PARALLELISM', 1, 1, 64),
+    }),
+    trustProxy: readBoolean(env, 'TRUST_PROXY', false),
+    purgeIntervalSeconds: readInteger(env, 'PURGE_INTERVAL_SECONDS', 600, 10, 86400),
+  });
+}

@@ -1,0 +1,72 @@
+/**
+ * Every table Latchkey stores, typed once. Booleans are 0/1 integers and lists are JSON text
+ * so that one set of migrations serves both SQLite and PostgreSQL.
+ */
+export interface Database {
+  oidc_payloads: OidcPayloadTable;
+  users: UserTable;
+  roles: RoleTable;
+  user_roles: UserRoleTable;
+  clients: ClientTable;
+  keys: KeyTable;
+}
+
+/** What oidc-provider persists (sessions, grants, codes, tokens, interactions, …) keyed by model and id. */
+export interface OidcPayloadTable {
+  model: string;
+  id: string;
+  payload: string;
+  grant_id: string | null;
+  uid: string | null;
+  user_code: string | null;
+  /** Seconds since the epoch; null never expires. */
+  expires_at: number | null;
+  consumed_at: number | null;
+}
+
+export interface UserTable {
+  id: string;
+  email: string;
+  name: string | null;
+  password_hash: string | null;
+  email_verified: number;
+  disabled: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RoleTable {
+  id: string;
+  name: string;
+  description: string | null;
+  created_at: string;
+}
+
+export interface UserRoleTable {
+  user_id: string;
+  role_id: string;
+  created_at: string;
+}
+
+export interface ClientTable {
+  client_id: string;
+  name: string;
+  /** SHA-256 of the secret (base64url); null for public clients. */
+  secret_digest: string | null;
+  token_endpoint_auth_method: string;
+  redirect_uris: string;
+  post_logout_redirect_uris: string;
+  grant_types: string;
+  scope: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface KeyTable {
+  kid: string;
+  /** 'sig' for a JWS signing key, 'cookie' for a cookie-signing secret. */
+  use: string;
+  alg: string | null;
+  material: string;
+  created_at: string;
+}

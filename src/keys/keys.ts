@@ -1,0 +1,52 @@
+import crypto from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+
+export interface ProviderKeys {
+  /** Private JWKs for oidc-provider's `jwks`, newest first: the first one signs. */
+  signing: crypto.JsonWebKey[];
+  /** Secrets for signing cookies, newest first. */
+  cookie: string[];
+}
+
+// RFC 7638 thumbprint of the public RSA key: a stable, content-derived kid.
+function rsaThumbprint(jwk: crypto.JsonWebKey): string {
+  const canonical = JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n });
+  return crypto.createHash('sha256').update(canonical).digest('base64url');
+}
+
+function generateSigningKey(): { kid: string; alg: string; material: string } {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = privateKey.export({ format: 'jwk' });
+  const kid = rsaThumbprint(jwk);
+  return { kid, alg: 'RS256', material: JSON.stringify({ ...jwk, kid, alg: 'RS256', use: 'sig' }) };
+}
+
+async function loadKeys(db: Kysely<Database>): Promise<ProviderKeys> {
+  const rows = await db.selectFrom('keys').selectAll().orderBy('created_at', 'desc').orderBy('kid').execute();
+  return {
+    signing: rows.filter((r) => r.use === 'sig').map((r) => JSON.parse(r.material) as crypto.JsonWebKey),
+    cookie: rows.filter((r) => r.use === 'cookie').map((r) => r.material),
+  };
+}
+
+/**
+ * Loads the signing and cookie keys, creating them on first start. They live in the database
+ * so that a restart, or another instance on the same database, uses the same keys.
+ */
+export async function ensureProviderKeys(db: Kysely<Database>): Promise<ProviderKeys> {
+  const existing = await loadKeys(db);
+  if (existing.signing.length > 0 && existing.cookie.length > 0) return existing;
+  const now = new Date().toISOString();
+  await db.transaction().execute(async (trx) => {
+    if (existing.signing.length === 0) {
+      await trx.insertInto('keys').values({ ...generateSigningKey(), use: 'sig', created_at: now }).execute();
+    }
+    if (existing.cookie.length === 0) {
+      const secret = crypto.randomBytes(32).toString('base64url');
+      const kid = crypto.createHash('sha256').update(secret).digest('base64url').slice(0, 16);
+      await trx.insertInto('keys').values({ kid, use: 'cookie', alg: null, material: secret, created_at: now }).execute();
+    }
+  });
+  return loadKeys(db);
+}

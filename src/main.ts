@@ -1,0 +1,51 @@
+import http from 'node:http';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { openDatabase } from './db/database.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { createServer } from './server.ts';
+import { purgeExpiredPayloads } from './oidc/adapter.ts';
+import { jsonLogger } from './http/errors.ts';
+import { systemClock } from './time.ts';
+
+function readConfig(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`latchkey: invalid setting ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+const config = readConfig();
+const database = openDatabase(config.databaseUrl);
+const applied = await migrateToLatest(database.db);
+if (applied.length) jsonLogger({ level: 'info', event: 'migrated', migrations: applied });
+
+const { app } = await createServer({ config, db: database.db });
+const server = http.createServer(app.callback());
+server.listen(config.port, config.host, () => {
+  jsonLogger({ level: 'info', event: 'listening', issuer: config.issuer, host: config.host, port: config.port });
+});
+
+const purge = setInterval(() => {
+  purgeExpiredPayloads(database.db, systemClock).catch((err: Error) =>
+    jsonLogger({ level: 'error', event: 'purge_failed', error: err.message }),
+  );
+}, config.purgeIntervalSeconds * 1000);
+purge.unref();
+
+function shutDown(signal: string) {
+  jsonLogger({ level: 'info', event: 'shutting_down', signal });
+  clearInterval(purge);
+  server.close(() => {
+    void database.close().then(() => process.exit(0));
+  });
+  // In-flight requests get ten seconds; then the process leaves regardless.
+  setTimeout(() => process.exit(1), 10_000).unref();
+  server.closeIdleConnections();
+}
+process.once('SIGTERM', () => shutDown('SIGTERM'));
+process.once('SIGINT', () => shutDown('SIGINT'));

@@ -1,0 +1,119 @@
+import type { Kysely } from 'kysely';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Database } from '../db/schema.ts';
+import { findClientRow } from '../clients/clients.ts';
+import { toProviderMetadata } from '../clients/provider-metadata.ts';
+import { epochSeconds, type Clock } from '../time.ts';
+
+type Row = { payload: string; expires_at: number | null; consumed_at: number | null };
+
+function toPayload(row: Row | undefined, now: number): AdapterPayload | undefined {
+  if (!row) return undefined;
+  // Rows outlive their expiry until the purge runs; they must not be served meanwhile.
+  if (row.expires_at !== null && row.expires_at <= now) return undefined;
+  const payload = JSON.parse(row.payload) as AdapterPayload;
+  if (row.consumed_at !== null) payload.consumed = row.consumed_at;
+  return payload;
+}
+
+/**
+ * oidc-provider's storage: one table of JSON payloads keyed by (model, id), with the columns its
+ * look-ups need. Clients are the exception: they are read from the clients table, read-only.
+ */
+export function createAdapterFactory(db: Kysely<Database>, clock: Clock) {
+  return class KyselyAdapter implements Adapter {
+    readonly model: string;
+
+    constructor(model: string) {
+      this.model = model;
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      if (this.model === 'Client') throw new Error('clients are managed with the admin script');
+      const values = {
+        payload: JSON.stringify(payload),
+        grant_id: payload.grantId ?? null,
+        uid: payload.uid ?? null,
+        user_code: payload.userCode ?? null,
+        expires_at: expiresIn ? epochSeconds(clock) + expiresIn : null,
+      };
+      await db
+        .insertInto('oidc_payloads')
+        .values({ model: this.model, id, consumed_at: null, ...values })
+        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(values))
+        .execute();
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.model === 'Client') {
+        const row = await findClientRow(db, id);
+        return row ? (toProviderMetadata(row) as AdapterPayload) : undefined;
+      }
+      const row = await db
+        .selectFrom('oidc_payloads')
+        .select(['payload', 'expires_at', 'consumed_at'])
+        .where('model', '=', this.model)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return toPayload(row, epochSeconds(clock));
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      const row = await db
+        .selectFrom('oidc_payloads')
+        .select(['payload', 'expires_at', 'consumed_at'])
+        .where('model', '=', this.model)
+        .where('uid', '=', uid)
+        .executeTakeFirst();
+      return toPayload(row, epochSeconds(clock));
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      const row = await db
+        .selectFrom('oidc_payloads')
+        .select(['payload', 'expires_at', 'consumed_at'])
+        .where('model', '=', this.model)
+        .where('user_code', '=', userCode)
+        .executeTakeFirst();
+      return toPayload(row, epochSeconds(clock));
+    }
+
+    async consume(id: string): Promise<void> {
+      await db
+        .updateTable('oidc_payloads')
+        .set({ consumed_at: epochSeconds(clock) })
+        .where('model', '=', this.model)
+        .where('id', '=', id)
+        .execute();
+    }
+
+    async destroy(id: string): Promise<void> {
+      await db.deleteFrom('oidc_payloads').where('model', '=', this.model).where('id', '=', id).execute();
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await db.deleteFrom('oidc_payloads').where('model', '=', this.model).where('grant_id', '=', grantId).execute();
+    }
+  };
+}
+
+/** Deletes expired provider rows in small batches so a large backlog never blocks requests for long. */
+export async function purgeExpiredPayloads(db: Kysely<Database>, clock: Clock, batchSize = 100): Promise<number> {
+  const now = epochSeconds(clock);
+  let total = 0;
+  for (;;) {
+    const batch = await db
+      .selectFrom('oidc_payloads')
+      .select(['model', 'id'])
+      .where('expires_at', '<=', now)
+      .limit(batchSize)
+      .execute();
+    if (batch.length === 0) return total;
+    await db
+      .deleteFrom('oidc_payloads')
+      .where((eb) => eb.or(batch.map((r) => eb.and([eb('model', '=', r.model), eb('id', '=', r.id)]))))
+      .execute();
+    total += batch.length;
+    if (batch.length < batchSize) return total;
+  }
+}

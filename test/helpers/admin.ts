@@ -1,0 +1,46 @@
+import { PassThrough, Readable } from 'node:stream';
+import { runAdmin } from '../../src/admin/cli.ts';
+
+export interface AdminResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON (for --json commands). */
+  json<T = any>(): T;
+}
+
+function collect(stream: PassThrough): () => string {
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  return () => Buffer.concat(chunks).toString('utf8');
+}
+
+/** Runs the admin script's commands in-process against a database file, as the CLI would. */
+export async function admin(databaseFile: string, argv: string[], stdin = ''): Promise<AdminResult> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out = collect(stdout);
+  const err = collect(stderr);
+  const code = await runAdmin(argv, {
+    stdin: Readable.from([Buffer.from(stdin)]),
+    stdout,
+    stderr,
+    env: { DATABASE_URL: databaseFile },
+  });
+  const result = { code, stdout: out(), stderr: err() };
+  return { ...result, json: () => JSON.parse(result.stdout) };
+}
+
+export const TEST_PASSWORD = 'correct horse battery staple';
+
+export async function registerApp(databaseFile: string, redirectUri: string, extra: string[] = []) {
+  const r = await admin(databaseFile, ['client', 'create', '--name', 'Test App', '--redirect-uri', redirectUri, '--json', ...extra]);
+  if (r.code !== 0) throw new Error(`client create failed: ${r.stderr}`);
+  return r.json<{ clientId: string; clientSecret: string | null }>();
+}
+
+export async function registerUser(databaseFile: string, email: string, extra: string[] = [], password = TEST_PASSWORD) {
+  const r = await admin(databaseFile, ['user', 'create', '--email', email, '--password-stdin', '--json', ...extra], `${password}\n`);
+  if (r.code !== 0) throw new Error(`user create failed: ${r.stderr}`);
+  return r.json<{ id: string; email: string }>();
+}
