@@ -25,10 +25,10 @@ describe('signing in from a relying party', () => {
     expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
     expect(metadata.scopes_supported).toEqual(expect.arrayContaining(['openid', 'profile', 'email', 'offline_access', 'roles']));
     expect(metadata.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(['client_secret_basic', 'client_secret_post']));
-    const jwks = await (await fetch(metadata.jwks_uri!)).json();
+    const jwks = (await (await fetch(metadata.jwks_uri!)).json()) as { keys: Record<string, unknown>[] };
     expect(jwks.keys).toHaveLength(1);
     expect(jwks.keys[0]).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig' });
-    expect(jwks.keys[0].d).toBeUndefined();
+    expect(jwks.keys[0]?.d).toBeUndefined();
   });
 
   it('signs in with code + PKCE + nonce and returns a validated ID token', async () => {

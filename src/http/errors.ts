@@ -8,7 +8,7 @@ import { HttpError } from './http-error.ts';
 export type Logger = (entry: Record<string, unknown>) => void;
 
 export const jsonLogger: Logger = (entry) => {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
 };
 
 interface Shown {
@@ -20,6 +20,9 @@ interface Shown {
 
 function describe(err: unknown): Shown | null {
   if (err instanceof HttpError) return { status: err.status, title: err.title, message: err.message, headers: err.headers };
+  if (err instanceof oidcErrors.SessionNotFound) {
+    return { status: err.status, ...errorPageFor('session_not_found', undefined), headers: {} };
+  }
   if (err instanceof oidcErrors.OIDCProviderError) {
     const page = errorPageFor(err.error, err.error_description);
     return { status: err.status, ...page, headers: {} };

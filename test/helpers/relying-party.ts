@@ -54,7 +54,8 @@ export class RelyingParty {
   }
 
   newBrowser(): Browser {
-    return new Browser(this.redirectUri);
+    // Everything on the app's origin belongs to the app: callbacks and post-logout pages.
+    return new Browser(`${new URL(this.redirectUri).origin}/`);
   }
 
   /** Signs a person in through the login and consent forms; returns where the browser landed. */

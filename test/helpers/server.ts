@@ -8,6 +8,7 @@ import { openDatabase, type OpenDatabase } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { createServer } from '../../src/server.ts';
 import type { Logger } from '../../src/http/errors.ts';
+import type { PasswordHasher } from '../../src/accounts/passwords.ts';
 
 export function tempDatabaseFile(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
@@ -32,7 +33,9 @@ function listen(server: http.Server, port: number): Promise<number> {
 }
 
 /** A real Latchkey on an ephemeral loopback port and a SQLite file of its own. */
-export async function startLatchkey(options: { databaseFile?: string; env?: Record<string, string> } = {}): Promise<RunningServer> {
+export async function startLatchkey(
+  options: { databaseFile?: string; env?: Record<string, string>; hasher?: PasswordHasher } = {},
+): Promise<RunningServer> {
   const databaseFile = options.databaseFile ?? tempDatabaseFile();
   const logs: Record<string, unknown>[] = [];
   const log: Logger = (entry) => logs.push(entry);
@@ -46,7 +49,7 @@ export async function startLatchkey(options: { databaseFile?: string; env?: Reco
     const config = loadConfig({ ...options.env, ISSUER: `http://127.0.0.1:${port}`, DATABASE_URL: databaseFile });
     database = openDatabase(databaseFile);
     await migrateToLatest(database.db);
-    const { app } = await createServer({ config, db: database.db, log });
+    const { app } = await createServer({ config, db: database.db, log, hasher: options.hasher });
     httpServer.on('request', app.callback());
   }
 
@@ -68,6 +71,9 @@ export async function startLatchkey(options: { databaseFile?: string; env?: Reco
     logs,
     async restart() {
       await stop();
+      // Let clients see their kept-alive connections close before the port is reused, as
+      // they would across a real restart.
+      await new Promise((resolve) => setTimeout(resolve, 100));
       await start();
     },
     close: stop,

@@ -1,0 +1,103 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase, type OpenDatabase } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { createAdapterFactory, purgeExpiredPayloads } from '../src/oidc/adapter.ts';
+import type { Clock } from '../src/time.ts';
+import { tempDatabaseFile } from './helpers/server.ts';
+
+let database: OpenDatabase;
+let now: Date;
+const clock: Clock = { now: () => now };
+
+beforeEach(async () => {
+  database = openDatabase(tempDatabaseFile());
+  await migrateToLatest(database.db);
+  now = new Date('2026-01-01T00:00:00Z');
+});
+afterEach(() => database.close());
+
+const later = (seconds: number) => {
+  now = new Date(now.getTime() + seconds * 1000);
+};
+
+describe('the provider storage adapter', () => {
+  it('stores, finds and overwrites payloads per model', async () => {
+    const Adapter = createAdapterFactory(database.db, clock);
+    const codes = new Adapter('AuthorizationCode');
+    const tokens = new Adapter('AccessToken');
+    await codes.upsert('a', { accountId: 'u1', grantId: 'g1' }, 60);
+    await tokens.upsert('a', { accountId: 'u2', grantId: 'g2' }, 60);
+    expect(await codes.find('a')).toMatchObject({ accountId: 'u1' });
+    expect(await tokens.find('a')).toMatchObject({ accountId: 'u2' });
+    await codes.upsert('a', { accountId: 'u3', grantId: 'g1' }, 60);
+    expect(await codes.find('a')).toMatchObject({ accountId: 'u3' });
+    expect(await codes.find('missing')).toBeUndefined();
+  });
+
+  it('stops serving a payload once it has expired, and never expires one stored without a lifetime', async () => {
+    const Adapter = createAdapterFactory(database.db, clock);
+    const sessions = new Adapter('Session');
+    await sessions.upsert('short', { uid: 'u-short' }, 30);
+    await sessions.upsert('forever', { uid: 'u-forever' }, 0);
+    later(29);
+    expect(await sessions.find('short')).toBeDefined();
+    later(1);
+    expect(await sessions.find('short')).toBeUndefined();
+    expect(await sessions.findByUid('u-short')).toBeUndefined();
+    later(10 * 365 * 24 * 3600);
+    expect(await sessions.find('forever')).toBeDefined();
+  });
+
+  it('marks a payload consumed', async () => {
+    const codes = new (createAdapterFactory(database.db, clock))('AuthorizationCode');
+    await codes.upsert('c', { grantId: 'g' }, 60);
+    expect((await codes.find('c'))?.consumed).toBeUndefined();
+    await codes.consume('c');
+    expect((await codes.find('c'))?.consumed).toBe(Math.floor(now.getTime() / 1000));
+  });
+
+  it('finds by uid and by user code, and destroys', async () => {
+    const Adapter = createAdapterFactory(database.db, clock);
+    const sessions = new Adapter('Session');
+    const devices = new Adapter('DeviceCode');
+    await sessions.upsert('s1', { uid: 'uid-1', accountId: 'x' }, 60);
+    await devices.upsert('d1', { userCode: 'ABCD-EFGH', grantId: 'g' }, 60);
+    expect(await sessions.findByUid('uid-1')).toMatchObject({ accountId: 'x' });
+    expect(await devices.findByUserCode('ABCD-EFGH')).toMatchObject({ userCode: 'ABCD-EFGH' });
+    await sessions.destroy('s1');
+    expect(await sessions.findByUid('uid-1')).toBeUndefined();
+  });
+
+  it('revokes every token of a grant, in that model only', async () => {
+    const Adapter = createAdapterFactory(database.db, clock);
+    const refresh = new Adapter('RefreshToken');
+    const access = new Adapter('AccessToken');
+    await refresh.upsert('r1', { grantId: 'g1' }, 60);
+    await refresh.upsert('r2', { grantId: 'g1' }, 60);
+    await refresh.upsert('r3', { grantId: 'g2' }, 60);
+    await access.upsert('a1', { grantId: 'g1' }, 60);
+    await refresh.revokeByGrantId('g1');
+    expect(await refresh.find('r1')).toBeUndefined();
+    expect(await refresh.find('r2')).toBeUndefined();
+    expect(await refresh.find('r3')).toBeDefined();
+    expect(await access.find('a1')).toBeDefined();
+  });
+
+  it('purges expired rows in batches and keeps the live ones', async () => {
+    const Adapter = createAdapterFactory(database.db, clock);
+    const tokens = new Adapter('AccessToken');
+    for (let i = 0; i < 250; i++) await tokens.upsert(`old-${i}`, { grantId: 'g' }, 10);
+    await tokens.upsert('live', { grantId: 'g' }, 3600);
+    await tokens.upsert('forever', { grantId: 'g' }, 0);
+    later(11);
+    expect(await purgeExpiredPayloads(database.db, clock, 100)).toBe(250);
+    const left = await database.db.selectFrom('oidc_payloads').select('id').orderBy('id').execute();
+    expect(left.map((r) => r.id)).toEqual(['forever', 'live']);
+  });
+
+  it('serves clients from the clients table and refuses to write them', async () => {
+    const clients = new (createAdapterFactory(database.db, clock))('Client');
+    expect(await clients.find('nope')).toBeUndefined();
+    await expect(clients.upsert('x', {}, 0)).rejects.toThrow(/admin script/);
+  });
+});

@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { startLatchkey, type RunningServer } from './helpers/server.ts';
+import { registerApp, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
+import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
+
+let server: RunningServer;
+
+beforeAll(async () => {
+  server = await startLatchkey();
+});
+afterAll(() => server.close());
+
+async function jwksKids(issuer: string): Promise<string[]> {
+  const jwks = (await (await fetch(`${issuer}/jwks`)).json()) as { keys: { kid: string }[] };
+  return jwks.keys.map((k) => k.kid);
+}
+
+describe('a restart on the same database', () => {
+  it('keeps the signing key and honours refresh tokens issued before it', async () => {
+    const app = await registerApp(server.databaseFile, REDIRECT_URI);
+    const user = await registerUser(server.databaseFile, 'kept@example.com');
+    const before = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
+    const tokens = await before.signIn('kept@example.com', TEST_PASSWORD, 'openid offline_access');
+    const kidsBefore = await jwksKids(server.issuer);
+    const idTokenKid = JSON.parse(Buffer.from(tokens.id_token!.split('.')[0]!, 'base64url').toString()).kid;
+    expect(kidsBefore).toEqual([idTokenKid]);
+
+    await server.restart();
+
+    expect(await jwksKids(server.issuer)).toEqual(kidsBefore);
+    const after = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
+    const refreshed = await oidc.refreshTokenGrant(after.config, tokens.refresh_token!);
+    expect(refreshed.claims()?.sub).toBe(user.id);
+    const rows = await server.database.db.selectFrom('keys').select(['kid', 'use']).execute();
+    expect(rows.filter((r) => r.use === 'sig')).toHaveLength(1);
+    expect(rows.filter((r) => r.use === 'cookie')).toHaveLength(1);
+  });
+});

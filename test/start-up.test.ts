@@ -1,0 +1,101 @@
+import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { tempDatabaseFile } from './helpers/server.ts';
+
+function startWith(env: Record<string, string>) {
+  return spawnSync(process.execPath, ['src/main.ts'], {
+    env: { PATH: process.env.PATH, DATABASE_URL: tempDatabaseFile(), ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('start-up', () => {
+  it.each([
+    ['ISSUER', 'not-a-url', /ISSUER: must be an absolute http\(s\) URL/],
+    ['ISSUER', 'ftp://example.com', /ISSUER: must use https/],
+    ['ISSUER', 'https://example.com/?tenant=1', /ISSUER: must not contain a query/],
+    ['PORT', 'abc', /PORT: must be a whole number, got "abc"/],
+    ['PORT', '70000', /PORT: must be between 0 and 65535/],
+    ['DATABASE_URL', 'mysql://localhost/db', /DATABASE_URL: must be a SQLite file path or a postgres:\/\/ URL/],
+    ['ARGON2_MEMORY_KIB', '1024', /ARGON2_MEMORY_KIB: must be between 8192/],
+    ['TRUST_PROXY', 'maybe', /TRUST_PROXY: must be true or false/],
+  ])('refuses %s=%s with one line naming it', (name, value, message) => {
+    const result = startWith({ [name]: value });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it('refuses an http issuer in production unless it is localhost', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'http://id.example.com' })).toThrow(/ISSUER: must use https in production/);
+    expect(loadConfig({ NODE_ENV: 'production', ISSUER: 'http://localhost:3000' }).issuer).toBe('http://localhost:3000');
+  });
+
+  it('defaults to port 3000, a SQLite file under db/ and the OWASP argon2id minimum', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 3000,
+      issuer: 'http://localhost:3000',
+      databaseUrl: 'db/latchkey.sqlite',
+      argon2: { memoryKiB: 19456, timeCost: 2, parallelism: 1 },
+    });
+  });
+
+  it('says which port is taken instead of printing a stack', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    const result = startWith({ PORT: String(port), HOST: '127.0.0.1' });
+    blocker.close();
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toMatch(/^latchkey: could not start: .*EADDRINUSE/);
+  });
+
+  it('starts, serves discovery, and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['src/main.ts'], {
+      env: { PATH: process.env.PATH, DATABASE_URL: tempDatabaseFile(), PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`did not start: ${stderr}`)), 20_000);
+      child.stdout.on('data', () => {
+        if (stdout.includes('"event":"listening"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    const discovery = (await (await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`)).json()) as { issuer: string };
+    expect(discovery.issuer).toBe(`http://localhost:${port}`);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('stops npm install on a Node older than 22.18, naming the version needed', () => {
+    const result = spawnSync(
+      process.execPath,
+      ['-e', "Object.defineProperty(process.versions, 'node', { value: '20.19.0' }); require('./scripts/check-node.js')"],
+      { encoding: 'utf8' },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/needs Node\.js >= 22\.18/);
+    expect(spawnSync(process.execPath, ['scripts/check-node.js']).status).toBe(0);
+  });
+});
