@@ -153,12 +153,29 @@ describe('admin: users', () => {
 
   it('disables a user: no sign-in and no refresh; enabling restores sign-in', async () => {
     await registerUser(file, 'paused@example.com');
-    const tokens = await rp.signIn('paused@example.com', TEST_PASSWORD, 'openid offline_access');
+    const browser = rp.newBrowser();
+    const request = await rp.authorizationRequest('openid offline_access');
+    const tokens = await rp.exchange(await rp.authorize(browser, request, 'paused@example.com', TEST_PASSWORD), request);
     expect((await admin(file, ['user', 'disable', 'paused@example.com'])).code).toBe(0);
     await signInFails(rp, 'paused@example.com', TEST_PASSWORD);
+    // The browser's existing session no longer signs them in silently.
+    const again = await browser.request((await rp.authorizationRequest()).url);
+    expect('callback' in again).toBe(false);
+    expect(asPage(again).doc.querySelector('input[name=password]')).toBeTruthy();
     await expect(oidc.refreshTokenGrant(rp.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await admin(file, ['user', 'enable', 'paused@example.com'])).code).toBe(0);
     expect((await rp.signIn('paused@example.com', TEST_PASSWORD)).id_token).toBeTruthy();
+  });
+
+  it('asks a session whose account became unavailable to sign in again, rather than failing', async () => {
+    const user = await registerUser(file, 'vanished@example.com');
+    const browser = rp.newBrowser();
+    await rp.authorize(browser, await rp.authorizationRequest(), 'vanished@example.com', TEST_PASSWORD);
+    // Disabled behind the admin script's back: the session row survives, the account does not.
+    await server.database.db.updateTable('users').set({ disabled: 1 }).where('id', '=', user.id).execute();
+    const again = asPage(await browser.request((await rp.authorizationRequest()).url));
+    expect(again.status).toBe(200);
+    expect(again.doc.querySelector('input[name=password]')).toBeTruthy();
   });
 
   it('sets a new password: the old one stops working', async () => {

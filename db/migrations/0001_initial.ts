@@ -8,6 +8,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('id', 'text', (c) => c.notNull())
     .addColumn('payload', 'text', (c) => c.notNull())
     .addColumn('grant_id', 'text')
+    .addColumn('account_id', 'text')
     .addColumn('uid', 'text')
     .addColumn('user_code', 'text')
     .addColumn('expires_at', 'bigint')
@@ -15,6 +16,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('oidc_payloads_pk', ['model', 'id'])
     .execute();
   await db.schema.createIndex('oidc_payloads_grant_id').on('oidc_payloads').columns(['model', 'grant_id']).execute();
+  await db.schema.createIndex('oidc_payloads_account_id').on('oidc_payloads').column('account_id').execute();
   await db.schema.createIndex('oidc_payloads_uid').on('oidc_payloads').columns(['model', 'uid']).execute();
   await db.schema.createIndex('oidc_payloads_user_code').on('oidc_payloads').columns(['model', 'user_code']).execute();
   await db.schema.createIndex('oidc_payloads_expires_at').on('oidc_payloads').column('expires_at').execute();

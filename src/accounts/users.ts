@@ -5,6 +5,7 @@ import { isPlausibleEmail, normalizeEmail } from './emails.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { passwordProblem } from './password-policy.ts';
 import { DomainError } from '../errors.ts';
+import { revokeEverythingOfAccount } from '../oidc/adapter.ts';
 
 export type User = Selectable<UserTable>;
 
@@ -78,13 +79,17 @@ export async function createUser(db: Kysely<Database>, hasher: PasswordHasher, i
   return user;
 }
 
+/** Disabling also ends the user's sessions and revokes their tokens, in the same transaction. */
 export async function setUserDisabled(db: Kysely<Database>, email: string, disabled: boolean): Promise<User> {
   const user = await requireUserByEmail(db, email);
-  await db
-    .updateTable('users')
-    .set({ disabled: disabled ? 1 : 0, updated_at: new Date().toISOString() })
-    .where('id', '=', user.id)
-    .execute();
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('users')
+      .set({ disabled: disabled ? 1 : 0, updated_at: new Date().toISOString() })
+      .where('id', '=', user.id)
+      .execute();
+    if (disabled) await revokeEverythingOfAccount(trx, user.id);
+  });
   return { ...user, disabled: disabled ? 1 : 0 };
 }
 

@@ -17,6 +17,8 @@ export interface OidcPayloadTable {
   id: string;
   payload: string;
   grant_id: string | null;
+  /** The user a session, grant, code or token belongs to, so that all of them can be revoked at once. */
+  account_id: string | null;
   uid: string | null;
   user_code: string | null;
   /** Seconds since the epoch; null never expires. */

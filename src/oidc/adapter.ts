@@ -33,6 +33,7 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock) {
       const values = {
         payload: JSON.stringify(payload),
         grant_id: payload.grantId ?? null,
+        account_id: payload.accountId ?? null,
         uid: payload.uid ?? null,
         user_code: payload.userCode ?? null,
         expires_at: expiresIn ? epochSeconds(clock) + expiresIn : null,
@@ -95,6 +96,12 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock) {
       await db.deleteFrom('oidc_payloads').where('model', '=', this.model).where('grant_id', '=', grantId).execute();
     }
   };
+}
+
+/** Ends every session of a user and revokes every grant, code and token issued to them. */
+export async function revokeEverythingOfAccount(db: Kysely<Database>, accountId: string): Promise<number> {
+  const result = await db.deleteFrom('oidc_payloads').where('account_id', '=', accountId).executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
 
 /** Deletes expired provider rows in small batches so a large backlog never blocks requests for long. */

@@ -10,6 +10,7 @@ import { createAdapterFactory } from './adapter.ts';
 import { findAccount } from './accounts.ts';
 import { scopeClaims, supportedScopes } from './scopes.ts';
 import { errorPageFor } from './error-pages.ts';
+import { createInteractionPolicy } from './interaction-policy.ts';
 
 export interface ProviderDependencies {
   config: Config;
@@ -68,6 +69,7 @@ export function createProvider({ config, db, keys, renderPage, clock }: Provider
       },
     },
     interactions: {
+      policy: createInteractionPolicy(),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     ttl: {
