@@ -6,6 +6,18 @@ export interface Argon2Settings {
   parallelism: number;
 }
 
+export interface TokenSettings {
+  /** Seconds; an API's own lifetime overrides it. */
+  accessTokenTtl: number;
+  /** A refresh token unused for this long expires; each rotation starts it again. */
+  refreshTokenIdleTtl: number;
+  /** No rotation extends a refresh-token chain past this age. */
+  refreshTokenAbsoluteTtl: number;
+  /** A refresh token presented again within this many seconds of its first use is not treated as stolen. */
+  refreshTokenReuseGrace: number;
+  sessionTtl: number;
+}
+
 export interface Config {
   production: boolean;
   host: string;
@@ -14,6 +26,7 @@ export interface Config {
   databaseUrl: string;
   argon2: Argon2Settings;
   trustProxy: boolean;
+  tokens: TokenSettings;
   /** How often expired provider rows are purged, in seconds. */
   purgeIntervalSeconds: number;
 }
@@ -92,6 +105,23 @@ function readDatabaseUrl(env: Env): string {
   return raw;
 }
 
+const DAY = 24 * 60 * 60;
+
+function readTokenSettings(env: Env): TokenSettings {
+  const idle = readInteger(env, 'REFRESH_TOKEN_IDLE_TTL', 14 * DAY, 60, 365 * DAY);
+  const absolute = readInteger(env, 'REFRESH_TOKEN_ABSOLUTE_TTL', 90 * DAY, 60, 5 * 365 * DAY);
+  if (absolute < idle) {
+    throw new ConfigError('REFRESH_TOKEN_ABSOLUTE_TTL', `must be at least REFRESH_TOKEN_IDLE_TTL (${idle})`);
+  }
+  return Object.freeze({
+    accessTokenTtl: readInteger(env, 'ACCESS_TOKEN_TTL', 10 * 60, 30, DAY),
+    refreshTokenIdleTtl: idle,
+    refreshTokenAbsoluteTtl: absolute,
+    refreshTokenReuseGrace: readInteger(env, 'REFRESH_TOKEN_REUSE_GRACE', 5, 0, 60),
+    sessionTtl: readInteger(env, 'SESSION_TTL', 14 * DAY, 300, 365 * DAY),
+  });
+}
+
 /** Reads every setting once; throws a ConfigError naming the first bad variable. */
 export function loadConfig(env: Env = process.env): Config {
   const production = env.NODE_ENV === 'production';
@@ -110,6 +140,7 @@ export function loadConfig(env: Env = process.env): Config {
       parallelism: readInteger(env, 'ARGON2_PARALLELISM', 1, 1, 64),
     }),
     trustProxy: readBoolean(env, 'TRUST_PROXY', false),
+    tokens: readTokenSettings(env),
     purgeIntervalSeconds: readInteger(env, 'PURGE_INTERVAL_SECONDS', 600, 10, 86400),
   });
 }

@@ -93,7 +93,7 @@ describe('admin: clients', () => {
     expect(tokens.id_token).toBeTruthy();
 
     const publicApp = await registerApp(file, REDIRECT_URI, ['--public']);
-    await refused(['client', 'rotate-secret', publicApp.clientId], /is public and has no secret/);
+    await refused(['client', 'rotate-secret', publicApp.clientId], /has no secret \(it authenticates with none\)/);
   });
 
   it('deletes a client: it can no longer start a sign-in', async () => {

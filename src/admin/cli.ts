@@ -10,6 +10,7 @@ import { clientCommands } from './client-commands.ts';
 import { userCommands } from './user-commands.ts';
 import { roleCommands } from './role-commands.ts';
 import { dbCommands } from './db-commands.ts';
+import { apiCommands } from './api-commands.ts';
 
 export interface CommandContext {
   db: Kysely<Database>;
@@ -38,6 +39,7 @@ const groups: Record<string, CommandGroup> = {
   client: clientCommands,
   user: userCommands,
   role: roleCommands,
+  api: apiCommands,
   db: dbCommands,
 };
 

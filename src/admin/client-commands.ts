@@ -1,15 +1,19 @@
 import type { CommandGroup } from './cli.ts';
+import { readFileArgument } from './io.ts';
 import { createClient, deleteClient, listClients, requireClient, rotateClientSecret, type Client } from '../clients/clients.ts';
 
 function describeClient(client: Client): string[] {
   return [
     `client_id:      ${client.clientId}`,
     `name:           ${client.name}`,
-    `type:           ${client.public ? 'public (PKCE, no secret)' : `confidential (${client.tokenEndpointAuthMethod})`}`,
+    `type:           ${client.public ? 'public (PKCE, no secret)' : `${client.service ? 'service' : 'confidential'} (${client.tokenEndpointAuthMethod})`}`,
     `grant types:    ${client.grantTypes.join(', ')}`,
     `scope:          ${client.scope}`,
     `redirect URIs:  ${client.redirectUris.join(', ') || '-'}`,
     `post-logout:    ${client.postLogoutRedirectUris.join(', ') || '-'}`,
+    ...(client.backchannelLogoutUri ? [`back-channel:   ${client.backchannelLogoutUri}`] : []),
+    ...(client.jwksUri ? [`jwks_uri:       ${client.jwksUri}`] : []),
+    ...(client.jwks ? [`jwks:           ${client.jwks.keys.length} key(s)`] : []),
     `created:        ${client.createdAt}`,
   ];
 }
@@ -19,23 +23,36 @@ export const clientCommands: CommandGroup = {
     summary: 'register an application; prints its client id and, once, its secret',
     usage:
       '--name NAME --redirect-uri URI [--redirect-uri URI …] [--post-logout-redirect-uri URI …] ' +
-      '[--grant-type authorization_code|refresh_token|client_credentials …] [--public] [--scope "…"] [--json]',
+      '[--grant-type authorization_code|refresh_token|client_credentials …] [--public | --service] [--scope "…"] ' +
+      '[--auth-method client_secret_basic|client_secret_post|private_key_jwt] [--jwks-file FILE | --jwks-uri URL] ' +
+      '[--backchannel-logout-uri URL] [--json]',
     options: {
       name: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true },
       'post-logout-redirect-uri': { type: 'string', multiple: true },
       'grant-type': { type: 'string', multiple: true },
       public: { type: 'boolean' },
+      service: { type: 'boolean' },
       scope: { type: 'string' },
+      'auth-method': { type: 'string' },
+      'jwks-file': { type: 'string' },
+      'jwks-uri': { type: 'string' },
+      'backchannel-logout-uri': { type: 'string' },
     },
     async run({ db, values, print }) {
+      const jwksFile = values['jwks-file'] as string | undefined;
       const { client, clientSecret } = await createClient(db, {
         name: (values.name as string | undefined) ?? '',
         redirectUris: values['redirect-uri'] as string[] | undefined,
         postLogoutRedirectUris: values['post-logout-redirect-uri'] as string[] | undefined,
         grantTypes: values['grant-type'] as string[] | undefined,
         public: values.public === true,
+        service: values.service === true,
         scope: values.scope as string | undefined,
+        authMethod: values['auth-method'] as string | undefined,
+        jwks: jwksFile === undefined ? undefined : readFileArgument('--jwks-file', jwksFile),
+        jwksUri: values['jwks-uri'] as string | undefined,
+        backchannelLogoutUri: values['backchannel-logout-uri'] as string | undefined,
       });
       const human = describeClient(client);
       if (clientSecret) {

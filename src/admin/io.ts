@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 
@@ -58,4 +59,13 @@ export async function readNewPassword(io: AdminIo, fromStdin: boolean): Promise<
   const second = await askHidden(io, 'Repeat password: ');
   if (first !== second) throw new UsageError('the two passwords differ');
   return first;
+}
+
+/** Reads a file named on the command line, with a readable error when it cannot be read. */
+export function readFileArgument(option: string, file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${option}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
 }

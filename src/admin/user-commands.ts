@@ -3,6 +3,7 @@ import { readNewPassword } from './io.ts';
 import { createPasswordHasher } from '../accounts/passwords.ts';
 import { createUser, listUsers, requireUserByEmail, setUserDisabled, setUserPassword, type User } from '../accounts/users.ts';
 import { roleNamesOfUser } from '../rbac/roles.ts';
+import { revokeEverythingOfAccount } from '../oidc/adapter.ts';
 
 function publicUser(user: User, roles: string[]) {
   return {
@@ -98,6 +99,17 @@ export const userCommands: CommandGroup = {
     async run(ctx) {
       const user = await setUserDisabled(ctx.db, emailArg(ctx), false);
       ctx.print({ email: user.email, disabled: false }, `enabled ${user.email}`);
+    },
+  },
+  'sign-out': {
+    summary: 'end every session of a person and revoke every grant and token issued to them',
+    usage: 'EMAIL [--json]',
+    options: {},
+    positionals: 1,
+    async run(ctx) {
+      const user = await requireUserByEmail(ctx.db, emailArg(ctx));
+      const revoked = await revokeEverythingOfAccount(ctx.db, user.id);
+      ctx.print({ email: user.email, revoked }, `signed out ${user.email}: ${revoked} session(s), grant(s) and token(s) revoked`);
     },
   },
   'set-password': {

@@ -3,22 +3,31 @@ import type { Kysely, Selectable } from 'kysely';
 import type { ClientTable, Database } from '../db/schema.ts';
 import { DomainError } from '../errors.ts';
 import { defaultClientScope, supportedScopes } from '../oidc/scopes.ts';
+import { allApiScopeNames } from '../apis/apis.ts';
 import { digestClientSecret, generateClientSecret } from './client-secrets.ts';
+import { checkPublicJwks, type PublicJwks } from './client-keys.ts';
 
 export type ClientRow = Selectable<ClientTable>;
 
 export const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 export type GrantType = (typeof grantTypes)[number];
 
+export const authMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+
 export interface Client {
   clientId: string;
   name: string;
   public: boolean;
+  /** Only the client_credentials grant: a service calling APIs, with no user. */
+  service: boolean;
   tokenEndpointAuthMethod: string;
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   grantTypes: GrantType[];
   scope: string;
+  backchannelLogoutUri: string | null;
+  jwks: PublicJwks | null;
+  jwksUri: string | null;
   createdAt: string;
 }
 
@@ -28,24 +37,35 @@ export interface NewClient {
   postLogoutRedirectUris?: string[];
   grantTypes?: string[];
   public?: boolean;
+  service?: boolean;
+  authMethod?: string;
   scope?: string;
+  backchannelLogoutUri?: string;
+  /** A JWKS document (JSON text) with the client's public keys, for private_key_jwt. */
+  jwks?: string;
+  jwksUri?: string;
 }
 
 export function toClient(row: ClientRow): Client {
+  const grants = JSON.parse(row.grant_types) as GrantType[];
   return {
     clientId: row.client_id,
     name: row.name,
     public: row.token_endpoint_auth_method === 'none',
+    service: grants.length === 1 && grants[0] === 'client_credentials',
     tokenEndpointAuthMethod: row.token_endpoint_auth_method,
     redirectUris: JSON.parse(row.redirect_uris) as string[],
     postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris) as string[],
-    grantTypes: JSON.parse(row.grant_types) as GrantType[],
+    grantTypes: grants,
     scope: row.scope,
+    backchannelLogoutUri: row.backchannel_logout_uri,
+    jwks: row.jwks ? (JSON.parse(row.jwks) as PublicJwks) : null,
+    jwksUri: row.jwks_uri,
     createdAt: row.created_at,
   };
 }
 
-function checkRedirectUri(uri: string, option: string): string {
+function checkUri(uri: string, option: string): string {
   let url: URL;
   try {
     url = new URL(uri);
@@ -62,16 +82,39 @@ function checkRedirectUri(uri: string, option: string): string {
   return uri;
 }
 
-function checkNewClient(input: NewClient): Omit<ClientRow, 'client_id' | 'secret_digest' | 'created_at' | 'updated_at'> {
+type CheckedClient = Omit<ClientRow, 'client_id' | 'secret_digest' | 'created_at' | 'updated_at'>;
+
+function resolveAuthMethod(input: NewClient, hasKeys: boolean): string {
+  if (input.public && input.authMethod && input.authMethod !== 'none') {
+    throw new DomainError('invalid_input', '--public clients authenticate with no secret; drop --auth-method');
+  }
+  const method = input.public ? 'none' : (input.authMethod ?? (hasKeys ? 'private_key_jwt' : 'client_secret_basic'));
+  if (!(authMethods as readonly string[]).includes(method)) {
+    throw new DomainError('invalid_input', `unknown --auth-method ${JSON.stringify(method)} (one of ${authMethods.join(', ')})`);
+  }
+  if (method === 'private_key_jwt' && !hasKeys) {
+    throw new DomainError('invalid_input', 'private_key_jwt needs the client\'s public keys: --jwks-file or --jwks-uri');
+  }
+  if (method !== 'private_key_jwt' && hasKeys) {
+    throw new DomainError('invalid_input', '--jwks-file and --jwks-uri are for --auth-method private_key_jwt');
+  }
+  return method;
+}
+
+async function checkNewClient(db: Kysely<Database>, input: NewClient): Promise<CheckedClient> {
   const name = input.name?.trim();
   if (!name) throw new DomainError('invalid_input', '--name is required');
   if (name.length > 200) throw new DomainError('invalid_input', 'name must be at most 200 characters');
 
-  const grants = [...new Set(input.grantTypes?.length ? input.grantTypes : ['authorization_code', 'refresh_token'])];
+  const defaultGrants = input.service ? ['client_credentials'] : ['authorization_code', 'refresh_token'];
+  const grants = [...new Set(input.grantTypes?.length ? input.grantTypes : defaultGrants)];
   for (const g of grants) {
     if (!(grantTypes as readonly string[]).includes(g)) {
       throw new DomainError('invalid_input', `unknown grant type ${JSON.stringify(g)} (one of ${grantTypes.join(', ')})`);
     }
+  }
+  if (input.service && grants.some((g) => g !== 'client_credentials')) {
+    throw new DomainError('invalid_input', 'a --service client uses only the client_credentials grant');
   }
   if (grants.includes('refresh_token') && !grants.includes('authorization_code')) {
     throw new DomainError('invalid_input', 'refresh_token needs the authorization_code grant type');
@@ -80,28 +123,44 @@ function checkNewClient(input: NewClient): Omit<ClientRow, 'client_id' | 'secret
     throw new DomainError('invalid_input', 'a public client cannot use client_credentials: it has no secret');
   }
 
-  const redirectUris = [...new Set((input.redirectUris ?? []).map((u) => checkRedirectUri(u, '--redirect-uri')))];
+  const redirectUris = [...new Set((input.redirectUris ?? []).map((u) => checkUri(u, '--redirect-uri')))];
   if (grants.includes('authorization_code') && redirectUris.length === 0) {
     throw new DomainError('invalid_input', 'at least one --redirect-uri is required for the authorization_code grant');
   }
+  if (!grants.includes('authorization_code') && redirectUris.length > 0) {
+    throw new DomainError('invalid_input', '--redirect-uri is only for clients with the authorization_code grant');
+  }
   const postLogout = [
-    ...new Set((input.postLogoutRedirectUris ?? []).map((u) => checkRedirectUri(u, '--post-logout-redirect-uri'))),
+    ...new Set((input.postLogoutRedirectUris ?? []).map((u) => checkUri(u, '--post-logout-redirect-uri'))),
   ];
+  const backchannel = input.backchannelLogoutUri === undefined ? null : checkUri(input.backchannelLogoutUri, '--backchannel-logout-uri');
 
-  const scopeWords = (input.scope ?? defaultClientScope).split(/\s+/).filter(Boolean);
+  if (input.jwks !== undefined && input.jwksUri !== undefined) {
+    throw new DomainError('invalid_input', 'give either --jwks-file or --jwks-uri, not both');
+  }
+  const jwks = input.jwks === undefined ? null : JSON.stringify(checkPublicJwks(input.jwks));
+  const jwksUri = input.jwksUri === undefined ? null : checkUri(input.jwksUri, '--jwks-uri');
+  const method = resolveAuthMethod(input, jwks !== null || jwksUri !== null);
+
+  // Services are given API scopes only; apps may also ask for any OpenID Connect scope.
+  const scopeWords = (input.scope ?? (input.service ? '' : defaultClientScope)).split(/\s+/).filter(Boolean);
+  const apiScopes = await allApiScopeNames(db);
   for (const s of scopeWords) {
-    if (!(supportedScopes as readonly string[]).includes(s)) {
-      throw new DomainError('invalid_input', `unknown scope ${JSON.stringify(s)} (one of ${supportedScopes.join(', ')})`);
+    if (!(supportedScopes as readonly string[]).includes(s) && !apiScopes.has(s)) {
+      throw new DomainError('invalid_input', `unknown scope ${JSON.stringify(s)} (OpenID Connect scopes: ${supportedScopes.join(', ')}; or a scope of a registered API)`);
     }
   }
 
   return {
     name,
-    token_endpoint_auth_method: input.public ? 'none' : 'client_secret_basic',
+    token_endpoint_auth_method: method,
     redirect_uris: JSON.stringify(redirectUris),
     post_logout_redirect_uris: JSON.stringify(postLogout),
     grant_types: JSON.stringify(grants),
     scope: [...new Set(scopeWords)].join(' '),
+    backchannel_logout_uri: backchannel,
+    jwks,
+    jwks_uri: jwksUri,
   };
 }
 
@@ -112,8 +171,9 @@ export interface CreatedClient {
 }
 
 export async function createClient(db: Kysely<Database>, input: NewClient): Promise<CreatedClient> {
-  const fields = checkNewClient(input);
-  const secret = input.public ? null : generateClientSecret();
+  const fields = await checkNewClient(db, input);
+  const usesSecret = fields.token_endpoint_auth_method.startsWith('client_secret_');
+  const secret = usesSecret ? generateClientSecret() : null;
   const now = new Date().toISOString();
   const row: ClientRow = {
     ...fields,
@@ -148,7 +208,9 @@ export async function deleteClient(db: Kysely<Database>, clientId: string): Prom
 
 export async function rotateClientSecret(db: Kysely<Database>, clientId: string): Promise<string> {
   const client = await requireClient(db, clientId);
-  if (client.public) throw new DomainError('invalid_input', `client ${clientId} is public and has no secret`);
+  if (!client.tokenEndpointAuthMethod.startsWith('client_secret_')) {
+    throw new DomainError('invalid_input', `client ${clientId} has no secret (it authenticates with ${client.tokenEndpointAuthMethod})`);
+  }
   const secret = generateClientSecret();
   await db
     .updateTable('clients')

@@ -1,6 +1,7 @@
 import type { ClientAuthMethod, ClientMetadata } from 'oidc-provider';
 import type { ClientRow } from './clients.ts';
 import { toClient } from './clients.ts';
+import { supportedScopes } from '../oidc/scopes.ts';
 
 /**
  * The oidc-provider view of a client row. The stored secret digest stands in for
@@ -17,8 +18,17 @@ export function toProviderMetadata(row: ClientRow): ClientMetadata {
     post_logout_redirect_uris: client.postLogoutRedirectUris,
     grant_types: client.grantTypes,
     response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
-    scope: client.scope,
   };
+  // The provider's `scope` allow-list covers OpenID Connect scopes only; API scopes are
+  // decided per API in src/oidc/resources.ts.
+  const oidcScopes = client.scope.split(' ').filter((s) => (supportedScopes as readonly string[]).includes(s));
+  if (!client.service) metadata.scope = oidcScopes.join(' ');
   if (row.secret_digest) metadata.client_secret = row.secret_digest;
+  if (client.jwks) metadata.jwks = client.jwks as ClientMetadata['jwks'];
+  if (client.jwksUri) metadata.jwks_uri = client.jwksUri;
+  if (client.backchannelLogoutUri) {
+    metadata.backchannel_logout_uri = client.backchannelLogoutUri;
+    metadata.backchannel_logout_session_required = true;
+  }
   return metadata;
 }

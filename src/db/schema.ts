@@ -9,6 +9,8 @@ export interface Database {
   user_roles: UserRoleTable;
   clients: ClientTable;
   keys: KeyTable;
+  apis: ApiTable;
+  api_scopes: ApiScopeTable;
 }
 
 /** What oidc-provider persists (sessions, grants, codes, tokens, interactions, …) keyed by model and id. */
@@ -60,6 +62,10 @@ export interface ClientTable {
   post_logout_redirect_uris: string;
   grant_types: string;
   scope: string;
+  backchannel_logout_uri: string | null;
+  /** The client's public keys for private_key_jwt, as a JWKS JSON document. */
+  jwks: string | null;
+  jwks_uri: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -70,5 +76,23 @@ export interface KeyTable {
   use: string;
   alg: string | null;
   material: string;
+  created_at: string;
+}
+
+/** An API (resource server) that access tokens can be issued for (RFC 8707). */
+export interface ApiTable {
+  id: string;
+  /** The resource indicator and the `aud` of its tokens, e.g. https://api.example.com */
+  identifier: string;
+  name: string;
+  /** Seconds; null uses the global access-token lifetime. */
+  access_token_ttl: number | null;
+  created_at: string;
+}
+
+export interface ApiScopeTable {
+  api_id: string;
+  name: string;
+  description: string | null;
   created_at: string;
 }

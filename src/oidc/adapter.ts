@@ -7,20 +7,31 @@ import { epochSeconds, type Clock } from '../time.ts';
 
 type Row = { payload: string; expires_at: number | null; consumed_at: number | null };
 
-function toPayload(row: Row | undefined, now: number): AdapterPayload | undefined {
-  if (!row) return undefined;
-  // Rows outlive their expiry until the purge runs; they must not be served meanwhile.
-  if (row.expires_at !== null && row.expires_at <= now) return undefined;
-  const payload = JSON.parse(row.payload) as AdapterPayload;
-  if (row.consumed_at !== null) payload.consumed = row.consumed_at;
-  return payload;
+export interface AdapterOptions {
+  /**
+   * Seconds after its first use during which a refresh token still counts as unused. Two
+   * refreshes racing from one app would otherwise look like theft and revoke the grant.
+   */
+  refreshTokenReuseGrace: number;
 }
 
-/**
- * oidc-provider's storage: one table of JSON payloads keyed by (model, id), with the columns its
- * look-ups need. Clients are the exception: they are read from the clients table, read-only.
- */
-export function createAdapterFactory(db: Kysely<Database>, clock: Clock) {
+/** Ties the adapter to a clock and a database. Exported so tests can drive expiry directly. */
+export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options: AdapterOptions = { refreshTokenReuseGrace: 0 }) {
+  const toPayload = (model: string, row: Row | undefined): AdapterPayload | undefined => {
+    if (!row) return undefined;
+    const now = epochSeconds(clock);
+    // Rows outlive their expiry until the purge runs; they must not be served meanwhile.
+    if (row.expires_at !== null && row.expires_at <= now) return undefined;
+    const payload = JSON.parse(row.payload) as AdapterPayload;
+    const inGrace = model === 'RefreshToken' && row.consumed_at !== null && now - row.consumed_at < options.refreshTokenReuseGrace;
+    if (row.consumed_at !== null && !inGrace) payload.consumed = row.consumed_at;
+    return payload;
+  };
+
+  /**
+   * oidc-provider's storage: one table of JSON payloads keyed by (model, id), with the columns its
+   * look-ups need. Clients are the exception: they are read from the clients table, read-only.
+   */
   return class KyselyAdapter implements Adapter {
     readonly model: string;
 
@@ -56,7 +67,7 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock) {
         .where('model', '=', this.model)
         .where('id', '=', id)
         .executeTakeFirst();
-      return toPayload(row, epochSeconds(clock));
+      return toPayload(this.model, row);
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
@@ -66,7 +77,7 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock) {
         .where('model', '=', this.model)
         .where('uid', '=', uid)
         .executeTakeFirst();
-      return toPayload(row, epochSeconds(clock));
+      return toPayload(this.model, row);
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
@@ -76,13 +87,14 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock) {
         .where('model', '=', this.model)
         .where('user_code', '=', userCode)
         .executeTakeFirst();
-      return toPayload(row, epochSeconds(clock));
+      return toPayload(this.model, row);
     }
 
     async consume(id: string): Promise<void> {
       await db
         .updateTable('oidc_payloads')
-        .set({ consumed_at: epochSeconds(clock) })
+        // The first use is what counts: a repeat within the grace window must not extend it.
+        .set((eb) => ({ consumed_at: eb.fn.coalesce('consumed_at', eb.val(epochSeconds(clock))) }))
         .where('model', '=', this.model)
         .where('id', '=', id)
         .execute();

@@ -5,12 +5,15 @@ import type { Database } from '../db/schema.ts';
 import { clientSecretMatches } from '../clients/client-secrets.ts';
 import type { ProviderKeys } from '../keys/keys.ts';
 import type { RenderPage } from '../interactions/render.ts';
-import type { Clock } from '../time.ts';
+import { roleNamesOfUser } from '../rbac/roles.ts';
+import { epochSeconds, type Clock } from '../time.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { findAccount } from './accounts.ts';
 import { scopeClaims, supportedScopes } from './scopes.ts';
 import { errorPageFor } from './error-pages.ts';
 import { createInteractionPolicy } from './interaction-policy.ts';
+import { createResourceServerLookup } from './resources.ts';
+import { createDevicePages } from './device-pages.ts';
 
 export interface ProviderDependencies {
   config: Config;
@@ -21,10 +24,11 @@ export interface ProviderDependencies {
 }
 
 export function createProvider({ config, db, keys, renderPage, clock }: ProviderDependencies): Provider {
+  const { tokens } = config;
   const configuration: Configuration = {
-    adapter: createAdapterFactory(db, clock),
+    adapter: createAdapterFactory(db, clock, { refreshTokenReuseGrace: tokens.refreshTokenReuseGrace }),
     clients: [],
-    findAccount: (ctx, sub) => findAccount(db, sub),
+    findAccount: (_ctx, sub) => findAccount(db, sub),
     claims: Object.fromEntries(Object.entries(scopeClaims).map(([scope, claims]) => [scope, [...claims]])),
     scopes: [...supportedScopes],
     // The brief promises email, name and roles in the ID token itself, not only at userinfo.
@@ -51,6 +55,17 @@ export function createProvider({ config, db, keys, renderPage, clock }: Provider
     features: {
       devInteractions: { enabled: false },
       userinfo: { enabled: true },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      backchannelLogout: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true },
+      dPoP: { enabled: true },
+      deviceFlow: { enabled: true, ...createDevicePages(renderPage) },
+      resourceIndicators: {
+        enabled: true,
+        getResourceServerInfo: createResourceServerLookup(db, tokens),
+      },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
@@ -68,19 +83,32 @@ export function createProvider({ config, db, keys, renderPage, clock }: Provider
         },
       },
     },
+    // JWT access tokens carry the person's roles so an API can decide without calling back.
+    async extraTokenClaims(_ctx, token) {
+      if (!('accountId' in token) || !token.accountId || !token.resourceServer) return undefined;
+      return { roles: await roleNamesOfUser(db, token.accountId) };
+    },
     interactions: {
       policy: createInteractionPolicy(),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     ttl: {
-      AccessToken: 10 * 60,
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? tokens.accessTokenTtl,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? tokens.accessTokenTtl,
       AuthorizationCode: 60,
+      DeviceCode: 10 * 60,
       IdToken: 60 * 60,
       Interaction: 60 * 60,
-      Grant: 14 * 24 * 60 * 60,
-      RefreshToken: 14 * 24 * 60 * 60,
-      Session: 14 * 24 * 60 * 60,
+      Grant: tokens.refreshTokenAbsoluteTtl,
+      Session: tokens.sessionTtl,
+      // Each rotation renews the idle lifetime, but never past the chain's absolute lifetime.
+      RefreshToken(_ctx, token) {
+        const started = token.iiat ?? epochSeconds(clock);
+        const remaining = started + tokens.refreshTokenAbsoluteTtl - epochSeconds(clock);
+        return Math.max(1, Math.min(tokens.refreshTokenIdleTtl, remaining));
+      },
     },
+    // Every use of a refresh token replaces it; a replaced one presented again revokes the grant.
     rotateRefreshToken: true,
     async renderError(ctx, out) {
       const page = errorPageFor(out.error, out.error_description);
