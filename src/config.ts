@@ -27,6 +27,11 @@ export interface Config {
   argon2: Argon2Settings;
   trustProxy: boolean;
   tokens: TokenSettings;
+  /**
+   * Whether Latchkey may call apps on loopback and private addresses (back-channel logout,
+   * client JWKS). Off by default: oidc-provider refuses them to stop server-side request forgery.
+   */
+  allowPrivateNetworkFetch: boolean;
   /** How often expired provider rows are purged, in seconds. */
   purgeIntervalSeconds: number;
 }
@@ -141,6 +146,7 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     trustProxy: readBoolean(env, 'TRUST_PROXY', false),
     tokens: readTokenSettings(env),
+    allowPrivateNetworkFetch: readBoolean(env, 'ALLOW_PRIVATE_NETWORK_FETCH', false),
     purgeIntervalSeconds: readInteger(env, 'PURGE_INTERVAL_SECONDS', 600, 10, 86400),
   });
 }

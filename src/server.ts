@@ -34,6 +34,9 @@ export async function createServer({ config, db, clock = systemClock, log = json
   const renderPage = createPageRenderer({ cache: config.production });
   const provider = createProvider({ config, db, keys, renderPage, clock });
   provider.on('server_error', (_ctx, err) => log({ level: 'error', event: 'server_error', error: err.stack }));
+  provider.on('backchannel.error', (_ctx, err, client) =>
+    log({ level: 'warn', event: 'backchannel_logout_failed', clientId: client.clientId, error: err.message }),
+  );
 
   const app = new Koa();
   // koa-mount runs the provider's middleware on this app's context, so cookies it sets are

@@ -23,7 +23,7 @@ export const clientCommands: CommandGroup = {
     summary: 'register an application; prints its client id and, once, its secret',
     usage:
       '--name NAME --redirect-uri URI [--redirect-uri URI …] [--post-logout-redirect-uri URI …] ' +
-      '[--grant-type authorization_code|refresh_token|client_credentials …] [--public | --service] [--scope "…"] ' +
+      '[--grant-type authorization_code|refresh_token|client_credentials|device_code …] [--public | --service] [--scope "…"] ' +
       '[--auth-method client_secret_basic|client_secret_post|private_key_jwt] [--jwks-file FILE | --jwks-uri URL] ' +
       '[--backchannel-logout-uri URL] [--json]',
     options: {

@@ -9,7 +9,10 @@ import { checkPublicJwks, type PublicJwks } from './client-keys.ts';
 
 export type ClientRow = Selectable<ClientTable>;
 
-export const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+export const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT] as const;
+// Short names accepted on the command line for the long registered ones.
+const grantAliases: Record<string, string> = { device_code: DEVICE_CODE_GRANT };
 export type GrantType = (typeof grantTypes)[number];
 
 export const authMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
@@ -107,17 +110,17 @@ async function checkNewClient(db: Kysely<Database>, input: NewClient): Promise<C
   if (name.length > 200) throw new DomainError('invalid_input', 'name must be at most 200 characters');
 
   const defaultGrants = input.service ? ['client_credentials'] : ['authorization_code', 'refresh_token'];
-  const grants = [...new Set(input.grantTypes?.length ? input.grantTypes : defaultGrants)];
+  const grants = [...new Set((input.grantTypes?.length ? input.grantTypes : defaultGrants).map((g) => grantAliases[g] ?? g))];
   for (const g of grants) {
     if (!(grantTypes as readonly string[]).includes(g)) {
-      throw new DomainError('invalid_input', `unknown grant type ${JSON.stringify(g)} (one of ${grantTypes.join(', ')})`);
+      throw new DomainError('invalid_input', `unknown grant type ${JSON.stringify(g)} (one of authorization_code, refresh_token, client_credentials, device_code)`);
     }
   }
   if (input.service && grants.some((g) => g !== 'client_credentials')) {
     throw new DomainError('invalid_input', 'a --service client uses only the client_credentials grant');
   }
-  if (grants.includes('refresh_token') && !grants.includes('authorization_code')) {
-    throw new DomainError('invalid_input', 'refresh_token needs the authorization_code grant type');
+  if (grants.includes('refresh_token') && !grants.includes('authorization_code') && !grants.includes(DEVICE_CODE_GRANT)) {
+    throw new DomainError('invalid_input', 'refresh_token needs the authorization_code or device_code grant type');
   }
   if (input.public && grants.includes('client_credentials')) {
     throw new DomainError('invalid_input', 'a public client cannot use client_credentials: it has no secret');

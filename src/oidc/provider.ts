@@ -108,6 +108,13 @@ export function createProvider({ config, db, keys, renderPage, clock }: Provider
         return Math.max(1, Math.min(tokens.refreshTokenIdleTtl, remaining));
       },
     },
+    // oidc-provider passes a dispatcher that refuses special-use addresses; dropping it is
+    // an explicit operator choice for apps on a private network.
+    fetch(url, init) {
+      if (!config.allowPrivateNetworkFetch) return fetch(url, init);
+      const { dispatcher: _ssrfGuard, ...options } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+      return fetch(url, options);
+    },
     // Every use of a refresh token replaces it; a replaced one presented again revokes the grant.
     rotateRefreshToken: true,
     async renderError(ctx, out) {
