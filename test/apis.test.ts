@@ -9,6 +9,7 @@ import { startLatchkey, type RunningServer } from './helpers/server.ts';
 import { admin, registerApp, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
 import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
 import { startDemoApi, type DemoApi } from './helpers/demo-api.ts';
+import { asPage } from './helpers/browser.ts';
 
 const API = 'https://api.example.com';
 let server: RunningServer;
@@ -89,6 +90,18 @@ describe('API access tokens', () => {
     // A userinfo token is not an API token.
     const plainSignIn = await rp.signIn('api-user@example.com', TEST_PASSWORD);
     expect((await call(`${demo.url}/invoices`, plainSignIn.access_token)).status).toBe(401);
+  });
+
+  it('lists the API permissions on the consent page', async () => {
+    await admin(server.databaseFile, ['api', 'create', '--identifier', 'https://words.example.com', '--name', 'Words']);
+    await admin(server.databaseFile, ['api', 'add-scope', 'https://words.example.com', '--scope', 'words:read', '--description', 'Read your words']);
+    await admin(server.databaseFile, ['api', 'add-scope', 'https://words.example.com', '--scope', 'words:write']);
+    const request = await rp.authorizationRequest('openid words:read words:write', { resource: 'https://words.example.com' });
+    const browser = rp.newBrowser();
+    const login = asPage(await browser.request(request.url));
+    const consent = asPage(await browser.submit(login, /\/login$/, { email: 'api-user@example.com', password: TEST_PASSWORD }));
+    const items = consent.doc.querySelectorAll('.scopes li').map((li) => li.text);
+    expect(items).toEqual(expect.arrayContaining(['Words: Read your words', 'Words: words:write']));
   });
 
   it('issues an opaque token good for userinfo when no resource is named', async () => {

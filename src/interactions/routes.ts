@@ -8,6 +8,7 @@ import { verifyCredentials } from '../accounts/credentials.ts';
 import { readForm } from '../http/form-body.ts';
 import { HttpError } from '../http/http-error.ts';
 import { scopeDescriptions } from '../oidc/scopes.ts';
+import { findApiByIdentifier } from '../apis/apis.ts';
 import type { Csrf } from './csrf.ts';
 import type { RenderPage } from './render.ts';
 
@@ -58,6 +59,19 @@ export function createInteractionRouter({ provider, db, hasher, csrf, renderPage
     return client?.clientName ?? String(details.params.client_id);
   }
 
+  /** API permissions in words: "Invoices: Read invoices", or the scope name when it has no description. */
+  async function describeApiScopes(byResource: Record<string, string[]> | undefined): Promise<string[]> {
+    const items: string[] = [];
+    for (const [identifier, scopes] of Object.entries(byResource ?? {})) {
+      const api = await findApiByIdentifier(db, identifier);
+      for (const scope of scopes) {
+        const description = api?.scopes.find((s) => s.name === scope)?.description;
+        items.push(`${api?.name ?? identifier}: ${description ?? scope}`);
+      }
+    }
+    return items;
+  }
+
   async function renderLogin(ctx: Context, details: Details, extra: { email?: string; error?: string } = {}) {
     ctx.type = 'html';
     ctx.body = await renderPage('login', {
@@ -84,13 +98,14 @@ export function createInteractionRouter({ provider, db, hasher, csrf, renderPage
     }
     const missing = (details.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
     const requested = String(details.params.scope ?? '').split(' ').filter((s) => missing.includes(s));
+    const apiItems = await describeApiScopes(details.prompt.details.missingResourceScopes as Record<string, string[]> | undefined);
     ctx.type = 'html';
     ctx.body = await renderPage('consent', {
       title: 'Allow access',
       uid: details.uid,
       csrf: csrf.tokenFor(ctx, `interaction:${details.uid}`),
       clientName: await clientName(details),
-      scopes: requested.map((s) => scopeDescriptions[s] ?? s),
+      scopes: [...requested.map((s) => scopeDescriptions[s] ?? s), ...apiItems],
     });
   });
 
