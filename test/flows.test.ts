@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -121,6 +122,28 @@ describe('back-channel logout', () => {
     } finally {
       listener.close();
       await guarded.close();
+    }
+  });
+});
+
+describe('private_key_jwt with keys published at a URL', () => {
+  it('fetches the service\'s JWKS from its jwks_uri', async () => {
+    const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const published = JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'uri-1', alg: 'ES256', use: 'sig' }] });
+    const keys = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(published));
+    await new Promise<void>((resolve) => keys.listen(0, '127.0.0.1', resolve));
+    try {
+      const jwksUri = `http://127.0.0.1:${(keys.address() as AddressInfo).port}/jwks.json`;
+      const created = await admin(server.databaseFile, ['client', 'create', '--service', '--name', 'Keyed job', '--scope', 'invoices:read', '--jwks-uri', jwksUri, '--json']);
+      expect(created.code, created.stderr).toBe(0);
+      const { clientId } = created.json<{ clientId: string }>();
+      const key = { key: await crypto.webcrypto.subtle.importKey('jwk', privateKey.export({ format: 'jwk' }), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']), kid: 'uri-1' };
+      const config = await oidc.discovery(new URL(server.issuer), clientId, undefined, oidc.PrivateKeyJwt(key), { execute: [oidc.allowInsecureRequests] });
+      const tokens = await oidc.clientCredentialsGrant(config, { scope: 'invoices:read', resource: API });
+      expect(tokens.access_token).toBeTruthy();
+    } finally {
+      keys.closeAllConnections();
+      keys.close();
     }
   });
 });
