@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 
 export interface Argon2Settings {
@@ -32,6 +33,11 @@ export interface Config {
    * client JWKS). Off by default: oidc-provider refuses them to stop server-side request forgery.
    */
   allowPrivateNetworkFetch: boolean;
+  /**
+   * The key-encryption secret that seals private keys and recoverable client secrets at rest.
+   * Null only outside production, where one is generated and kept next to the database.
+   */
+  keyEncryptionSecret: string | null;
   /** How often expired provider rows are purged, in seconds. */
   purgeIntervalSeconds: number;
 }
@@ -110,6 +116,32 @@ function readDatabaseUrl(env: Env): string {
   return raw;
 }
 
+const MIN_SECRET_LENGTH = 32;
+
+function readKeyEncryptionSecret(env: Env, production: boolean): string | null {
+  let secret = env.LATCHKEY_SECRET;
+  let name = 'LATCHKEY_SECRET';
+  if ((secret === undefined || secret === '') && env.LATCHKEY_SECRET_FILE) {
+    name = 'LATCHKEY_SECRET_FILE';
+    try {
+      secret = fs.readFileSync(env.LATCHKEY_SECRET_FILE, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(name, `cannot read ${env.LATCHKEY_SECRET_FILE} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  if (secret === undefined || secret === '') {
+    if (production) {
+      throw new ConfigError(
+        'LATCHKEY_SECRET',
+        'is required in production: set it to at least 32 random characters (openssl rand -base64 32), or name a file holding it in LATCHKEY_SECRET_FILE',
+      );
+    }
+    return null;
+  }
+  if (secret.length < MIN_SECRET_LENGTH) throw new ConfigError(name, `must be at least ${MIN_SECRET_LENGTH} characters`);
+  return secret;
+}
+
 const DAY = 24 * 60 * 60;
 
 function readTokenSettings(env: Env): TokenSettings {
@@ -147,6 +179,7 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: readBoolean(env, 'TRUST_PROXY', false),
     tokens: readTokenSettings(env),
     allowPrivateNetworkFetch: readBoolean(env, 'ALLOW_PRIVATE_NETWORK_FETCH', false),
+    keyEncryptionSecret: readKeyEncryptionSecret(env, production),
     purgeIntervalSeconds: readInteger(env, 'PURGE_INTERVAL_SECONDS', 600, 10, 86400),
   });
 }

@@ -6,6 +6,7 @@ import type { Config } from './config.ts';
 import type { Database } from './db/schema.ts';
 import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts';
 import { ensureProviderKeys } from './keys/keys.ts';
+import { resolveSecretBox } from './keys/secret-box.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createCsrf } from './interactions/csrf.ts';
 import { createPageRenderer } from './interactions/render.ts';
@@ -30,9 +31,10 @@ export interface LatchkeyServer {
 
 /** Builds the Koa app on a migrated database. No side effects beyond creating missing keys. */
 export async function createServer({ config, db, clock = systemClock, log = jsonLogger, hasher }: ServerDependencies): Promise<LatchkeyServer> {
-  const keys = await ensureProviderKeys(db);
+  const secretBox = resolveSecretBox(config, (message) => log({ level: 'warn', event: 'development_secret', message }));
+  const keys = await ensureProviderKeys(db, secretBox);
   const renderPage = createPageRenderer({ cache: config.production });
-  const provider = createProvider({ config, db, keys, renderPage, clock });
+  const provider = createProvider({ config, db, keys, secretBox, renderPage, clock });
   provider.on('server_error', (_ctx, err) => log({ level: 'error', event: 'server_error', error: err.stack }));
   provider.on('backchannel.error', (_ctx, err, client) =>
     log({ level: 'warn', event: 'backchannel_logout_failed', clientId: client.clientId, error: err.message }),

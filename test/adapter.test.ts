@@ -3,9 +3,11 @@ import { openDatabase, type OpenDatabase } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createAdapterFactory, purgeExpiredPayloads } from '../src/oidc/adapter.ts';
 import type { Clock } from '../src/time.ts';
+import { createSecretBox } from '../src/keys/secret-box.ts';
 import { tempDatabaseFile } from './helpers/server.ts';
 
 let database: OpenDatabase;
+const options = { refreshTokenReuseGrace: 0, secretBox: createSecretBox('a test key-encryption secret, 32+ chars') };
 let now: Date;
 const clock: Clock = { now: () => now };
 
@@ -22,7 +24,7 @@ const later = (seconds: number) => {
 
 describe('the provider storage adapter', () => {
   it('stores, finds and overwrites payloads per model', async () => {
-    const Adapter = createAdapterFactory(database.db, clock);
+    const Adapter = createAdapterFactory(database.db, clock, options);
     const codes = new Adapter('AuthorizationCode');
     const tokens = new Adapter('AccessToken');
     await codes.upsert('a', { accountId: 'u1', grantId: 'g1' }, 60);
@@ -35,7 +37,7 @@ describe('the provider storage adapter', () => {
   });
 
   it('stops serving a payload once it has expired, and never expires one stored without a lifetime', async () => {
-    const Adapter = createAdapterFactory(database.db, clock);
+    const Adapter = createAdapterFactory(database.db, clock, options);
     const sessions = new Adapter('Session');
     await sessions.upsert('short', { uid: 'u-short' }, 30);
     await sessions.upsert('forever', { uid: 'u-forever' }, 0);
@@ -49,7 +51,7 @@ describe('the provider storage adapter', () => {
   });
 
   it('marks a payload consumed', async () => {
-    const codes = new (createAdapterFactory(database.db, clock))('AuthorizationCode');
+    const codes = new (createAdapterFactory(database.db, clock, options))('AuthorizationCode');
     await codes.upsert('c', { grantId: 'g' }, 60);
     expect((await codes.find('c'))?.consumed).toBeUndefined();
     await codes.consume('c');
@@ -57,7 +59,7 @@ describe('the provider storage adapter', () => {
   });
 
   it('finds by uid and by user code, and destroys', async () => {
-    const Adapter = createAdapterFactory(database.db, clock);
+    const Adapter = createAdapterFactory(database.db, clock, options);
     const sessions = new Adapter('Session');
     const devices = new Adapter('DeviceCode');
     await sessions.upsert('s1', { uid: 'uid-1', accountId: 'x' }, 60);
@@ -69,7 +71,7 @@ describe('the provider storage adapter', () => {
   });
 
   it('revokes every token of a grant, in that model only', async () => {
-    const Adapter = createAdapterFactory(database.db, clock);
+    const Adapter = createAdapterFactory(database.db, clock, options);
     const refresh = new Adapter('RefreshToken');
     const access = new Adapter('AccessToken');
     await refresh.upsert('r1', { grantId: 'g1' }, 60);
@@ -84,7 +86,7 @@ describe('the provider storage adapter', () => {
   });
 
   it('purges expired rows in batches and keeps the live ones', async () => {
-    const Adapter = createAdapterFactory(database.db, clock);
+    const Adapter = createAdapterFactory(database.db, clock, options);
     const tokens = new Adapter('AccessToken');
     for (let i = 0; i < 250; i++) await tokens.upsert(`old-${i}`, { grantId: 'g' }, 10);
     await tokens.upsert('live', { grantId: 'g' }, 3600);
@@ -96,7 +98,7 @@ describe('the provider storage adapter', () => {
   });
 
   it('serves clients from the clients table and refuses to write them', async () => {
-    const clients = new (createAdapterFactory(database.db, clock))('Client');
+    const clients = new (createAdapterFactory(database.db, clock, options))('Client');
     expect(await clients.find('nope')).toBeUndefined();
     await expect(clients.upsert('x', {}, 0)).rejects.toThrow(/admin script/);
   });

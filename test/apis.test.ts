@@ -164,6 +164,22 @@ describe('services (client credentials)', () => {
     await expect(oidc.clientCredentialsGrant(impostor, { scope: 'invoices:write', resource: API })).rejects.toThrow();
   });
 
+  it('authenticates with client_secret_jwt when the client asks for it', async () => {
+    const created = await admin(server.databaseFile, ['client', 'create', '--service', '--name', 'HMAC job', '--scope', 'invoices:read', '--auth-method', 'client_secret_jwt', '--json']);
+    expect(created.code, created.stderr).toBe(0);
+    const { clientId, clientSecret } = created.json<{ clientId: string; clientSecret: string }>();
+    const config = await oidc.discovery(new URL(server.issuer), clientId, undefined, oidc.ClientSecretJwt(clientSecret), { execute: [oidc.allowInsecureRequests] });
+    const tokens = await oidc.clientCredentialsGrant(config, { scope: 'invoices:read', resource: API });
+    expect(decodeJwt(tokens.access_token).client_id).toBe(clientId);
+    // The secret is kept sealed, never in plain text.
+    const row = await server.database.db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirstOrThrow();
+    expect(JSON.stringify(row)).not.toContain(clientSecret);
+    expect(row.secret_sealed).toMatch(/^v1\./);
+    // Basic authentication is not what it registered, so it is refused.
+    const basic = await oidc.discovery(new URL(server.issuer), clientId, clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+    await expect(oidc.clientCredentialsGrant(basic, { scope: 'invoices:read', resource: API })).rejects.toThrow();
+  });
+
   it('refuses bad key registrations and writes nothing', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-jwks-'));
     const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -177,7 +193,7 @@ describe('services (client credentials)', () => {
       [['--jwks-file', notJson], /not valid JSON/],
       [['--jwks-file', path.join(dir, 'missing.json')], /cannot read/],
       [['--auth-method', 'private_key_jwt'], /needs the client's public keys/],
-      [['--auth-method', 'client_secret_jwt'], /unknown --auth-method/],
+      [['--auth-method', 'tls_client_auth'], /unknown --auth-method/],
       [['--scope', 'invoices:delete'], /unknown scope "invoices:delete"/],
       [['--redirect-uri', REDIRECT_URI], /only for clients with the authorization_code grant/],
     ] as const) {

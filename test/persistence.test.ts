@@ -3,6 +3,10 @@ import * as oidc from 'openid-client';
 import { startLatchkey, type RunningServer } from './helpers/server.ts';
 import { registerApp, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
 import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
+import fs from 'node:fs';
+import { loadConfig } from '../src/config.ts';
+import { ensureProviderKeys } from '../src/keys/keys.ts';
+import { createSecretBox, developmentSecretFile, resolveSecretBox } from '../src/keys/secret-box.ts';
 
 let server: RunningServer;
 
@@ -35,5 +39,26 @@ describe('a restart on the same database', () => {
     const rows = await server.database.db.selectFrom('keys').select(['kid', 'use']).execute();
     expect(rows.filter((r) => r.use === 'sig')).toHaveLength(1);
     expect(rows.filter((r) => r.use === 'cookie')).toHaveLength(1);
+  });
+});
+
+describe('secrets at rest', () => {
+  it('keeps private keys, cookie keys and client secrets out of the database file in plain text', async () => {
+    const app = await registerApp(server.databaseFile, REDIRECT_URI);
+    await registerUser(server.databaseFile, 'at-rest@example.com');
+    await (await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret)).signIn('at-rest@example.com', TEST_PASSWORD);
+    const config = loadConfig({ DATABASE_URL: server.databaseFile });
+    const keys = await ensureProviderKeys(server.database.db, resolveSecretBox(config, () => {}));
+    const secrets = [keys.signing[0]!.d!, keys.signing[0]!.p!, keys.cookie[0]!, app.clientSecret!];
+    const files = [server.databaseFile, `${server.databaseFile}-wal`].filter((f) => fs.existsSync(f));
+    const raw = files.map((f) => fs.readFileSync(f).toString('latin1')).join('');
+    expect(raw.length).toBeGreaterThan(0);
+    for (const secret of secrets) expect(raw.includes(secret), 'a secret in the database file').toBe(false);
+    expect(fs.statSync(developmentSecretFile(config)).mode & 0o077).toBe(0);
+  });
+
+  it('refuses to open the keys with another key-encryption secret', async () => {
+    const wrong = createSecretBox('not the secret these keys were sealed with');
+    await expect(ensureProviderKeys(server.database.db, wrong)).rejects.toThrow(/LATCHKEY_SECRET is not the one it was sealed with/);
   });
 });

@@ -38,8 +38,17 @@ describe('start-up', () => {
   });
 
   it('refuses an http issuer in production unless it is localhost', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'http://id.example.com' })).toThrow(/ISSUER: must use https in production/);
-    expect(loadConfig({ NODE_ENV: 'production', ISSUER: 'http://localhost:3000' }).issuer).toBe('http://localhost:3000');
+    const secret = 'a production key-encryption secret of 32+';
+    expect(() => loadConfig({ NODE_ENV: 'production', LATCHKEY_SECRET: secret, ISSUER: 'http://id.example.com' })).toThrow(/ISSUER: must use https in production/);
+    expect(loadConfig({ NODE_ENV: 'production', LATCHKEY_SECRET: secret, ISSUER: 'http://localhost:3000' }).issuer).toBe('http://localhost:3000');
+  });
+
+  it('refuses to start in production without a key-encryption secret, and says why', () => {
+    const result = startWith({ NODE_ENV: 'production', ISSUER: 'https://id.example.com' });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/LATCHKEY_SECRET: is required in production/);
+    expect(() => loadConfig({ LATCHKEY_SECRET: 'too short' })).toThrow(/LATCHKEY_SECRET: must be at least 32 characters/);
+    expect(() => loadConfig({ LATCHKEY_SECRET_FILE: '/nonexistent/secret' })).toThrow(/LATCHKEY_SECRET_FILE: cannot read \/nonexistent\/secret \(ENOENT\)/);
   });
 
   it('defaults to port 3000, a SQLite file under db/ and the OWASP argon2id minimum', () => {

@@ -5,6 +5,7 @@ import { openDatabase } from '../db/database.ts';
 import { migrateToLatest } from '../db/migrate.ts';
 import type { Database } from '../db/schema.ts';
 import { DomainError } from '../errors.ts';
+import { resolveSecretBox, type SecretBox } from '../keys/secret-box.ts';
 import { UsageError, type AdminIo } from './io.ts';
 import { clientCommands } from './client-commands.ts';
 import { userCommands } from './user-commands.ts';
@@ -17,6 +18,8 @@ export interface CommandContext {
   config: Config;
   io: AdminIo;
   values: Record<string, string | boolean | string[] | undefined>;
+  /** The key-encryption box, for commands that seal or open secrets. */
+  secretBox(): SecretBox;
   positionals: string[];
   /** Prints a result: JSON with --json, otherwise the given human-readable lines. */
   print(json: unknown, human: string | string[]): void;
@@ -114,6 +117,7 @@ export async function runAdmin(argv: string[], io: AdminIo): Promise<number> {
 
   const json = parsed.values.json === true;
   const database = openDatabase(config.databaseUrl);
+  let box: SecretBox | undefined;
   try {
     if (command.migrate !== false) await migrateToLatest(database.db);
     await command.run({
@@ -122,6 +126,8 @@ export async function runAdmin(argv: string[], io: AdminIo): Promise<number> {
       io,
       values: parsed.values as CommandContext['values'],
       positionals: parsed.positionals,
+      // The server warns about a development secret at start-up; the script stays quiet.
+      secretBox: () => (box ??= resolveSecretBox(config, () => {})),
       print(data, human) {
         say(io.stdout, json ? JSON.stringify(data, null, 2) : Array.isArray(human) ? human.join('\n') : human);
       },

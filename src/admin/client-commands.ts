@@ -24,7 +24,7 @@ export const clientCommands: CommandGroup = {
     usage:
       '--name NAME --redirect-uri URI [--redirect-uri URI …] [--post-logout-redirect-uri URI …] ' +
       '[--grant-type authorization_code|refresh_token|client_credentials|device_code …] [--public | --service] [--scope "…"] ' +
-      '[--auth-method client_secret_basic|client_secret_post|private_key_jwt] [--jwks-file FILE | --jwks-uri URL] ' +
+      '[--auth-method client_secret_basic|client_secret_post|client_secret_jwt|private_key_jwt] [--jwks-file FILE | --jwks-uri URL] ' +
       '[--backchannel-logout-uri URL] [--json]',
     options: {
       name: { type: 'string' },
@@ -39,7 +39,7 @@ export const clientCommands: CommandGroup = {
       'jwks-uri': { type: 'string' },
       'backchannel-logout-uri': { type: 'string' },
     },
-    async run({ db, values, print }) {
+    async run({ db, values, print, secretBox }) {
       const jwksFile = values['jwks-file'] as string | undefined;
       const { client, clientSecret } = await createClient(db, {
         name: (values.name as string | undefined) ?? '',
@@ -53,7 +53,7 @@ export const clientCommands: CommandGroup = {
         jwks: jwksFile === undefined ? undefined : readFileArgument('--jwks-file', jwksFile),
         jwksUri: values['jwks-uri'] as string | undefined,
         backchannelLogoutUri: values['backchannel-logout-uri'] as string | undefined,
-      });
+      }, secretBox());
       const human = describeClient(client);
       if (clientSecret) {
         human.push(`client_secret:  ${clientSecret}`, '', 'Store the secret now: it is not shown again (rotate it with client rotate-secret).');
@@ -100,8 +100,8 @@ export const clientCommands: CommandGroup = {
     usage: 'CLIENT_ID [--json]',
     options: {},
     positionals: 1,
-    async run({ db, positionals, print }) {
-      const clientSecret = await rotateClientSecret(db, positionals[0]!);
+    async run({ db, positionals, print, secretBox }) {
+      const clientSecret = await rotateClientSecret(db, positionals[0]!, secretBox());
       print({ clientId: positionals[0], clientSecret }, [
         `client_secret:  ${clientSecret}`,
         '',

@@ -6,6 +6,7 @@ import { defaultClientScope, supportedScopes } from '../oidc/scopes.ts';
 import { allApiScopeNames } from '../apis/apis.ts';
 import { digestClientSecret, generateClientSecret } from './client-secrets.ts';
 import { checkPublicJwks, type PublicJwks } from './client-keys.ts';
+import type { SecretBox } from '../keys/secret-box.ts';
 
 export type ClientRow = Selectable<ClientTable>;
 
@@ -15,7 +16,7 @@ export const grantTypes = ['authorization_code', 'refresh_token', 'client_creden
 const grantAliases: Record<string, string> = { device_code: DEVICE_CODE_GRANT };
 export type GrantType = (typeof grantTypes)[number];
 
-export const authMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+export const authMethods = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'] as const;
 
 export interface Client {
   clientId: string;
@@ -85,7 +86,7 @@ function checkUri(uri: string, option: string): string {
   return uri;
 }
 
-type CheckedClient = Omit<ClientRow, 'client_id' | 'secret_digest' | 'created_at' | 'updated_at'>;
+type CheckedClient = Omit<ClientRow, 'client_id' | 'secret_digest' | 'secret_sealed' | 'created_at' | 'updated_at'>;
 
 function resolveAuthMethod(input: NewClient, hasKeys: boolean): string {
   if (input.public && input.authMethod && input.authMethod !== 'none') {
@@ -173,15 +174,27 @@ export interface CreatedClient {
   clientSecret: string | null;
 }
 
-export async function createClient(db: Kysely<Database>, input: NewClient): Promise<CreatedClient> {
+/**
+ * What is stored for a new secret: always its digest; for client_secret_jwt also the secret
+ * itself, sealed, because checking an HMAC needs the key.
+ */
+function storedSecret(method: string, clientId: string, secret: string, box: SecretBox) {
+  return {
+    secret_digest: digestClientSecret(secret),
+    secret_sealed: method === 'client_secret_jwt' ? box.seal(secret, `client-secret:${clientId}`) : null,
+  };
+}
+
+export async function createClient(db: Kysely<Database>, input: NewClient, box: SecretBox): Promise<CreatedClient> {
   const fields = await checkNewClient(db, input);
-  const usesSecret = fields.token_endpoint_auth_method.startsWith('client_secret_');
-  const secret = usesSecret ? generateClientSecret() : null;
+  const method = fields.token_endpoint_auth_method;
+  const secret = method.startsWith('client_secret_') ? generateClientSecret() : null;
+  const clientId = crypto.randomBytes(16).toString('base64url');
   const now = new Date().toISOString();
   const row: ClientRow = {
     ...fields,
-    client_id: crypto.randomBytes(16).toString('base64url'),
-    secret_digest: secret ? digestClientSecret(secret) : null,
+    client_id: clientId,
+    ...(secret ? storedSecret(method, clientId, secret, box) : { secret_digest: null, secret_sealed: null }),
     created_at: now,
     updated_at: now,
   };
@@ -209,7 +222,7 @@ export async function deleteClient(db: Kysely<Database>, clientId: string): Prom
   await db.deleteFrom('clients').where('client_id', '=', clientId).execute();
 }
 
-export async function rotateClientSecret(db: Kysely<Database>, clientId: string): Promise<string> {
+export async function rotateClientSecret(db: Kysely<Database>, clientId: string, box: SecretBox): Promise<string> {
   const client = await requireClient(db, clientId);
   if (!client.tokenEndpointAuthMethod.startsWith('client_secret_')) {
     throw new DomainError('invalid_input', `client ${clientId} has no secret (it authenticates with ${client.tokenEndpointAuthMethod})`);
@@ -217,7 +230,7 @@ export async function rotateClientSecret(db: Kysely<Database>, clientId: string)
   const secret = generateClientSecret();
   await db
     .updateTable('clients')
-    .set({ secret_digest: digestClientSecret(secret), updated_at: new Date().toISOString() })
+    .set({ ...storedSecret(client.tokenEndpointAuthMethod, clientId, secret, box), updated_at: new Date().toISOString() })
     .where('client_id', '=', clientId)
     .execute();
   return secret;

@@ -2,13 +2,16 @@ import type { ClientAuthMethod, ClientMetadata } from 'oidc-provider';
 import type { ClientRow } from './clients.ts';
 import { toClient } from './clients.ts';
 import { supportedScopes } from '../oidc/scopes.ts';
+import type { SecretBox } from '../keys/secret-box.ts';
 
 /**
  * The oidc-provider view of a client row. The stored secret digest stands in for
  * `client_secret`; the provider compares presented secrets through our digest check
  * (see compareClientSecret in src/oidc/provider.ts), so the plain secret is never stored.
+ * client_secret_jwt clients are the exception: the provider needs the secret as an HMAC key,
+ * so it is opened from its sealed copy.
  */
-export function toProviderMetadata(row: ClientRow): ClientMetadata {
+export function toProviderMetadata(row: ClientRow, box: SecretBox): ClientMetadata {
   const client = toClient(row);
   const metadata: ClientMetadata = {
     client_id: client.clientId,
@@ -23,7 +26,8 @@ export function toProviderMetadata(row: ClientRow): ClientMetadata {
   // decided per API in src/oidc/resources.ts.
   const oidcScopes = client.scope.split(' ').filter((s) => (supportedScopes as readonly string[]).includes(s));
   if (!client.service) metadata.scope = oidcScopes.join(' ');
-  if (row.secret_digest) metadata.client_secret = row.secret_digest;
+  if (row.secret_sealed) metadata.client_secret = box.open(row.secret_sealed, `client-secret:${row.client_id}`);
+  else if (row.secret_digest) metadata.client_secret = row.secret_digest;
   if (client.jwks) metadata.jwks = client.jwks as ClientMetadata['jwks'];
   if (client.jwksUri) metadata.jwks_uri = client.jwksUri;
   if (client.backchannelLogoutUri) {

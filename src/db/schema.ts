@@ -55,8 +55,10 @@ export interface UserRoleTable {
 export interface ClientTable {
   client_id: string;
   name: string;
-  /** SHA-256 of the secret (base64url); null for public clients. */
+  /** SHA-256 of the secret (base64url); null for clients without a secret. */
   secret_digest: string | null;
+  /** For client_secret_jwt only: the secret sealed under the key-encryption key. */
+  secret_sealed: string | null;
   token_endpoint_auth_method: string;
   redirect_uris: string;
   post_logout_redirect_uris: string;

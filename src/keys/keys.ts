@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import type { SecretBox } from './secret-box.ts';
 
 export interface ProviderKeys {
   /** Private JWKs for oidc-provider's `jwks`, newest first: the first one signs. */
@@ -15,38 +16,40 @@ function rsaThumbprint(jwk: crypto.JsonWebKey): string {
   return crypto.createHash('sha256').update(canonical).digest('base64url');
 }
 
-function generateSigningKey(): { kid: string; alg: string; material: string } {
+function generateSigningKey(box: SecretBox): { kid: string; alg: string; material: string } {
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = privateKey.export({ format: 'jwk' });
   const kid = rsaThumbprint(jwk);
-  return { kid, alg: 'RS256', material: JSON.stringify({ ...jwk, kid, alg: 'RS256', use: 'sig' }) };
+  return { kid, alg: 'RS256', material: box.seal(JSON.stringify({ ...jwk, kid, alg: 'RS256', use: 'sig' }), `key:${kid}`) };
 }
 
-async function loadKeys(db: Kysely<Database>): Promise<ProviderKeys> {
+async function loadKeys(db: Kysely<Database>, box: SecretBox): Promise<ProviderKeys> {
   const rows = await db.selectFrom('keys').selectAll().orderBy('created_at', 'desc').orderBy('kid').execute();
+  const open = (row: (typeof rows)[number]) => box.open(row.material, `key:${row.kid}`);
   return {
-    signing: rows.filter((r) => r.use === 'sig').map((r) => JSON.parse(r.material) as crypto.JsonWebKey),
-    cookie: rows.filter((r) => r.use === 'cookie').map((r) => r.material),
+    signing: rows.filter((r) => r.use === 'sig').map((r) => JSON.parse(open(r)) as crypto.JsonWebKey),
+    cookie: rows.filter((r) => r.use === 'cookie').map(open),
   };
 }
 
 /**
- * Loads the signing and cookie keys, creating them on first start. They live in the database
- * so that a restart, or another instance on the same database, uses the same keys.
+ * Loads the signing and cookie keys, creating them on first start. They live in the database,
+ * sealed under the key-encryption key, so that a restart, or another instance on the same
+ * database, uses the same keys.
  */
-export async function ensureProviderKeys(db: Kysely<Database>): Promise<ProviderKeys> {
-  const existing = await loadKeys(db);
+export async function ensureProviderKeys(db: Kysely<Database>, box: SecretBox): Promise<ProviderKeys> {
+  const existing = await loadKeys(db, box);
   if (existing.signing.length > 0 && existing.cookie.length > 0) return existing;
   const now = new Date().toISOString();
   await db.transaction().execute(async (trx) => {
     if (existing.signing.length === 0) {
-      await trx.insertInto('keys').values({ ...generateSigningKey(), use: 'sig', created_at: now }).execute();
+      await trx.insertInto('keys').values({ ...generateSigningKey(box), use: 'sig', created_at: now }).execute();
     }
     if (existing.cookie.length === 0) {
       const secret = crypto.randomBytes(32).toString('base64url');
       const kid = crypto.createHash('sha256').update(secret).digest('base64url').slice(0, 16);
-      await trx.insertInto('keys').values({ kid, use: 'cookie', alg: null, material: secret, created_at: now }).execute();
+      await trx.insertInto('keys').values({ kid, use: 'cookie', alg: null, material: box.seal(secret, `key:${kid}`), created_at: now }).execute();
     }
   });
-  return loadKeys(db);
+  return loadKeys(db, box);
 }

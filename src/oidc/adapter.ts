@@ -4,10 +4,13 @@ import type { Database } from '../db/schema.ts';
 import { findClientRow } from '../clients/clients.ts';
 import { toProviderMetadata } from '../clients/provider-metadata.ts';
 import { epochSeconds, type Clock } from '../time.ts';
+import type { SecretBox } from '../keys/secret-box.ts';
 
 type Row = { payload: string; expires_at: number | null; consumed_at: number | null };
 
 export interface AdapterOptions {
+  /** Opens sealed client secrets (client_secret_jwt). */
+  secretBox: SecretBox;
   /**
    * Seconds after its first use during which a refresh token still counts as unused. Two
    * refreshes racing from one app would otherwise look like theft and revoke the grant.
@@ -16,7 +19,7 @@ export interface AdapterOptions {
 }
 
 /** Ties the adapter to a clock and a database. Exported so tests can drive expiry directly. */
-export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options: AdapterOptions = { refreshTokenReuseGrace: 0 }) {
+export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options: AdapterOptions) {
   const toPayload = (model: string, row: Row | undefined): AdapterPayload | undefined => {
     if (!row) return undefined;
     const now = epochSeconds(clock);
@@ -59,7 +62,7 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') {
         const row = await findClientRow(db, id);
-        return row ? (toProviderMetadata(row) as AdapterPayload) : undefined;
+        return row ? (toProviderMetadata(row, options.secretBox) as AdapterPayload) : undefined;
       }
       const row = await db
         .selectFrom('oidc_payloads')

@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import type { Database } from '../db/schema.ts';
 import { clientSecretMatches } from '../clients/client-secrets.ts';
 import type { ProviderKeys } from '../keys/keys.ts';
+import type { SecretBox } from '../keys/secret-box.ts';
 import type { RenderPage } from '../interactions/render.ts';
 import { roleNamesOfUser } from '../rbac/roles.ts';
 import { epochSeconds, type Clock } from '../time.ts';
@@ -19,14 +20,15 @@ export interface ProviderDependencies {
   config: Config;
   db: Kysely<Database>;
   keys: ProviderKeys;
+  secretBox: SecretBox;
   renderPage: RenderPage;
   clock: Clock;
 }
 
-export function createProvider({ config, db, keys, renderPage, clock }: ProviderDependencies): Provider {
+export function createProvider({ config, db, keys, secretBox, renderPage, clock }: ProviderDependencies): Provider {
   const { tokens } = config;
   const configuration: Configuration = {
-    adapter: createAdapterFactory(db, clock, { refreshTokenReuseGrace: tokens.refreshTokenReuseGrace }),
+    adapter: createAdapterFactory(db, clock, { refreshTokenReuseGrace: tokens.refreshTokenReuseGrace, secretBox }),
     clients: [],
     findAccount: (_ctx, sub) => findAccount(db, sub),
     claims: Object.fromEntries(Object.entries(scopeClaims).map(([scope, claims]) => [scope, [...claims]])),
@@ -34,8 +36,7 @@ export function createProvider({ config, db, keys, renderPage, clock }: Provider
     // The brief promises email, name and roles in the ID token itself, not only at userinfo.
     conformIdTokenClaims: false,
     responseTypes: ['code'],
-    // Secret-based JWT methods need the plain secret, which Latchkey does not keep.
-    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'],
     enabledJWA: {
       idTokenSigningAlgValues: ['RS256'],
       userinfoSigningAlgValues: ['RS256'],
