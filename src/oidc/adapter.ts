@@ -59,38 +59,30 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
         .execute();
     }
 
+    private async findBy(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+      const row = await db
+        .selectFrom('oidc_payloads')
+        .select(['payload', 'expires_at', 'consumed_at'])
+        .where('model', '=', this.model)
+        .where(column, '=', value)
+        .executeTakeFirst();
+      return toPayload(this.model, row);
+    }
+
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') {
         const row = await findClientRow(db, id);
         return row ? (toProviderMetadata(row, options.secretBox) as AdapterPayload) : undefined;
       }
-      const row = await db
-        .selectFrom('oidc_payloads')
-        .select(['payload', 'expires_at', 'consumed_at'])
-        .where('model', '=', this.model)
-        .where('id', '=', id)
-        .executeTakeFirst();
-      return toPayload(this.model, row);
+      return this.findBy('id', id);
     }
 
-    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      const row = await db
-        .selectFrom('oidc_payloads')
-        .select(['payload', 'expires_at', 'consumed_at'])
-        .where('model', '=', this.model)
-        .where('uid', '=', uid)
-        .executeTakeFirst();
-      return toPayload(this.model, row);
+    findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return this.findBy('uid', uid);
     }
 
-    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      const row = await db
-        .selectFrom('oidc_payloads')
-        .select(['payload', 'expires_at', 'consumed_at'])
-        .where('model', '=', this.model)
-        .where('user_code', '=', userCode)
-        .executeTakeFirst();
-      return toPayload(this.model, row);
+    findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return this.findBy('user_code', userCode);
     }
 
     async consume(id: string): Promise<void> {
