@@ -213,7 +213,7 @@ describe('admin: roles', () => {
     await refused(['role', 'create', 'has spaces'], /role name must be/);
     await refused(['role', 'assign', 'ghost', '--user', 'roleless@example.com'], /no role named ghost/);
     await refused(['role', 'assign', 'viewer', '--user', 'nobody@example.com'], /no user with email/);
-    await refused(['role', 'assign', 'viewer'], /--user EMAIL is required/);
+    await refused(['role', 'assign', 'viewer'], /--user EMAIL or --client ID is required/);
     await refused(['role', 'revoke', 'ghost', '--user', 'roleless@example.com'], /no role named ghost/);
   });
 });

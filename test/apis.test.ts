@@ -22,6 +22,7 @@ beforeAll(async () => {
   const created = await admin(server.databaseFile, ['api', 'create', '--identifier', API, '--name', 'Invoices', '--scope', 'invoices:read', '--scope', 'invoices:write']);
   expect(created.code, created.stderr).toBe(0);
   await admin(server.databaseFile, ['role', 'create', 'billing-admin']);
+  await admin(server.databaseFile, ['role', 'grant', 'billing-admin', '--api', API, '--permission', 'invoices:read', '--permission', 'invoices:write']);
   user = await registerUser(server.databaseFile, 'api-user@example.com', ['--role', 'billing-admin']);
   const app = await registerApp(server.databaseFile, REDIRECT_URI);
   rp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
@@ -96,6 +97,7 @@ describe('API access tokens', () => {
     await admin(server.databaseFile, ['api', 'create', '--identifier', 'https://words.example.com', '--name', 'Words']);
     await admin(server.databaseFile, ['api', 'add-scope', 'https://words.example.com', '--scope', 'words:read', '--description', 'Read your words']);
     await admin(server.databaseFile, ['api', 'add-scope', 'https://words.example.com', '--scope', 'words:write']);
+    await admin(server.databaseFile, ['role', 'grant', 'billing-admin', '--api', 'https://words.example.com', '--permission', 'words:read', '--permission', 'words:write']);
     const request = await rp.authorizationRequest('openid words:read words:write', { resource: 'https://words.example.com' });
     const browser = rp.newBrowser();
     const login = asPage(await browser.request(request.url));
@@ -120,6 +122,7 @@ describe('API access tokens', () => {
 
   it('uses the API\'s own access-token lifetime', async () => {
     await admin(server.databaseFile, ['api', 'create', '--identifier', 'https://short.example.com', '--name', 'Short', '--scope', 'short:read', '--access-token-ttl', '120']);
+    await admin(server.databaseFile, ['role', 'grant', 'billing-admin', '--api', 'https://short.example.com', '--permission', 'short:read']);
     const request = await rp.authorizationRequest('openid short:read', { resource: 'https://short.example.com' });
     const callback = await rp.authorize(rp.newBrowser(), request, 'api-user@example.com', TEST_PASSWORD);
     const tokens = await oidc.authorizationCodeGrant(rp.config, callback, { pkceCodeVerifier: request.verifier, expectedNonce: request.nonce, expectedState: request.state }, { resource: 'https://short.example.com' });

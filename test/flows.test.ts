@@ -18,7 +18,9 @@ let rp: RelyingParty;
 beforeAll(async () => {
   server = await startLatchkey({ env: { ALLOW_PRIVATE_NETWORK_FETCH: 'true' } });
   await admin(server.databaseFile, ['api', 'create', '--identifier', API, '--name', 'Invoices', '--scope', 'invoices:read']);
-  await registerUser(server.databaseFile, 'flows@example.com');
+  await admin(server.databaseFile, ['role', 'create', 'reader']);
+  await admin(server.databaseFile, ['role', 'grant', 'reader', '--api', API, '--permission', 'invoices:read']);
+  await registerUser(server.databaseFile, 'flows@example.com', ['--role', 'reader']);
   const app = await registerApp(server.databaseFile, REDIRECT_URI);
   rp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
   demo = await startDemoApi(server.issuer, API);

@@ -2,10 +2,12 @@ import type { Migration } from 'kysely/migration';
 import * as initial from './0001_initial.ts';
 import * as apis from './0002_apis.ts';
 import * as sealedClientSecrets from './0003_sealed_client_secrets.ts';
+import * as rbac from './0004_rbac.ts';
 
 /** Append-only: a landed migration is never edited; a change is a new entry. */
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_apis': apis,
   '0003_sealed_client_secrets': sealedClientSecrets,
+  '0004_rbac': rbac,
 };

@@ -1,6 +1,7 @@
 import type { CommandGroup } from './cli.ts';
 import { UsageError } from './io.ts';
 import { addApiScope, createApi, deleteApi, listApis, removeApiScope, requireApi, type Api } from '../apis/apis.ts';
+import { grantsOfApi } from '../rbac/permissions.ts';
 
 function describeApi(api: Api): string[] {
   return [
@@ -53,13 +54,18 @@ export const apiCommands: CommandGroup = {
     },
   },
   show: {
-    summary: 'show one API and its scopes',
+    summary: 'show one API, its scopes, and which roles grant each',
     usage: 'IDENTIFIER [--json]',
     options: {},
     positionals: 1,
     async run({ db, positionals, print }) {
       const api = await requireApi(db, positionals[0]!);
-      print(api, [...describeApi(api), ...api.scopes.filter((s) => s.description).map((s) => `  ${s.name}: ${s.description}`)]);
+      const grants = await grantsOfApi(db, api.identifier);
+      const scopes = api.scopes.map((s) => ({ ...s, roles: grants.filter((g) => g.scope === s.name).map((g) => g.role) }));
+      print({ ...api, scopes }, [
+        ...describeApi(api),
+        ...scopes.map((s) => `  ${s.name}${s.description ? ` (${s.description})` : ''}: granted by ${s.roles.join(', ') || 'no role'}`),
+      ]);
     },
   },
   delete: {

@@ -1,5 +1,8 @@
 import type { CommandGroup } from './cli.ts';
 import { readFileArgument } from './io.ts';
+import { describePermissions } from './user-commands.ts';
+import { roleNamesOfClient } from '../rbac/roles.ts';
+import { permissionsOfClient } from '../rbac/permissions.ts';
 import { createClient, deleteClient, listClients, requireClient, rotateClientSecret, type Client } from '../clients/clients.ts';
 
 function describeClient(client: Client): string[] {
@@ -76,13 +79,15 @@ export const clientCommands: CommandGroup = {
     },
   },
   show: {
-    summary: 'show one application',
+    summary: 'show one application, and for a service its roles and permissions',
     usage: 'CLIENT_ID [--json]',
     options: {},
     positionals: 1,
     async run({ db, positionals, print }) {
       const client = await requireClient(db, positionals[0]!);
-      print(client, describeClient(client));
+      const roles = await roleNamesOfClient(db, client.clientId);
+      const permissions = await permissionsOfClient(db, client.clientId);
+      print({ ...client, roles, permissions }, [...describeClient(client), `roles:          ${roles.join(', ') || '-'}`, ...describePermissions(permissions)]);
     },
   },
   delete: {

@@ -4,6 +4,7 @@ import { createPasswordHasher } from '../accounts/passwords.ts';
 import { createUser, listUsers, requireUserByEmail, setUserDisabled, setUserPassword, type User } from '../accounts/users.ts';
 import { roleNamesOfUser } from '../rbac/roles.ts';
 import { revokeEverythingOfAccount } from '../oidc/adapter.ts';
+import { permissionsOfUser, type HeldPermission } from '../rbac/permissions.ts';
 
 function publicUser(user: User, roles: string[]) {
   return {
@@ -27,6 +28,10 @@ function describeUser(user: User, roles: string[]): string[] {
     `roles:     ${roles.join(', ') || '-'}`,
     `created:   ${user.created_at}`,
   ];
+}
+
+export function describePermissions(permissions: HeldPermission[]): string[] {
+  return [`permissions: ${permissions.length ? '' : '-'}`, ...permissions.map((p) => `  ${p.api}  ${p.scope}  (through ${p.role})`)];
 }
 
 const emailArg = (ctx: CommandContext) => ctx.positionals[0] ?? (ctx.values.email as string | undefined) ?? '';
@@ -71,14 +76,15 @@ export const userCommands: CommandGroup = {
     },
   },
   show: {
-    summary: 'show one person and their roles',
+    summary: 'show one person, their roles and the permissions those roles give',
     usage: 'EMAIL [--json]',
     options: {},
     positionals: 1,
     async run(ctx) {
       const user = await requireUserByEmail(ctx.db, emailArg(ctx));
       const roles = await roleNamesOfUser(ctx.db, user.id);
-      ctx.print(publicUser(user, roles), describeUser(user, roles));
+      const permissions = await permissionsOfUser(ctx.db, user.id);
+      ctx.print({ ...publicUser(user, roles), permissions }, [...describeUser(user, roles), ...describePermissions(permissions)]);
     },
   },
   disable: {

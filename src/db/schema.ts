@@ -11,6 +11,8 @@ export interface Database {
   keys: KeyTable;
   apis: ApiTable;
   api_scopes: ApiScopeTable;
+  role_permissions: RolePermissionTable;
+  client_roles: ClientRoleTable;
 }
 
 /** What oidc-provider persists (sessions, grants, codes, tokens, interactions, …) keyed by model and id. */
@@ -96,5 +98,20 @@ export interface ApiScopeTable {
   api_id: string;
   name: string;
   description: string | null;
+  created_at: string;
+}
+
+/** A role grants a scope (permission) of an API. */
+export interface RolePermissionTable {
+  role_id: string;
+  api_id: string;
+  scope: string;
+  created_at: string;
+}
+
+/** Roles of service clients, whose permissions they receive through client_credentials. */
+export interface ClientRoleTable {
+  client_id: string;
+  role_id: string;
   created_at: string;
 }

@@ -6,7 +6,7 @@ import { clientSecretMatches } from '../clients/client-secrets.ts';
 import type { ProviderKeys } from '../keys/keys.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
 import type { RenderPage } from '../interactions/render.ts';
-import { roleNamesOfUser } from '../rbac/roles.ts';
+import { roleNamesOfClient, roleNamesOfUser } from '../rbac/roles.ts';
 import { epochSeconds, type Clock } from '../time.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { findAccount } from './accounts.ts';
@@ -84,10 +84,13 @@ export function createProvider({ config, db, keys, secretBox, renderPage, clock 
         },
       },
     },
-    // JWT access tokens carry the person's roles so an API can decide without calling back.
+    // API access tokens carry the roles of their subject (a person, or a service for
+    // client_credentials) so an API can decide without calling back.
     async extraTokenClaims(_ctx, token) {
-      if (!('accountId' in token) || !token.accountId || !token.resourceServer) return undefined;
-      return { roles: await roleNamesOfUser(db, token.accountId) };
+      if (!token.resourceServer) return undefined;
+      if ('accountId' in token && token.accountId) return { roles: await roleNamesOfUser(db, token.accountId) };
+      if (token.kind === 'ClientCredentials' && token.clientId) return { roles: await roleNamesOfClient(db, token.clientId) };
+      return undefined;
     },
     interactions: {
       policy: createInteractionPolicy(),

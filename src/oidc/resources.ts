@@ -4,14 +4,33 @@ import type { Database } from '../db/schema.ts';
 import type { TokenSettings } from '../config.ts';
 import { findApiByIdentifier } from '../apis/apis.ts';
 import { findClientRow } from '../clients/clients.ts';
+import { scopesGrantedToClient, scopesGrantedToUser } from '../rbac/permissions.ts';
+
+/**
+ * The person a request acts for, wherever the provider keeps them at this step: the session at
+ * the authorization endpoint (resources are checked before the account is loaded), the code,
+ * refresh token or device code at the token endpoint.
+ */
+function subjectOf(ctx: KoaContextWithOIDC): string | undefined {
+  const { entities } = ctx.oidc;
+  return (
+    ctx.oidc.account?.accountId ??
+    entities.AuthorizationCode?.accountId ??
+    entities.RefreshToken?.accountId ??
+    entities.DeviceCode?.accountId ??
+    (ctx.oidc.route === 'authorization' || ctx.oidc.route === 'resume' || ctx.oidc.route === 'device_resume' ? ctx.oidc.session?.accountId : undefined)
+  );
+}
 
 /**
  * Resource indicators (RFC 8707): the `resource` a client names must be a registered API, and
  * the access token for it is a JWT (RFC 9068) whose audience is the API's identifier.
  *
- * An app acting for a person may ask for any of the API's scopes (the person consents); a
- * service using client_credentials has no one to consent, so it gets only the API scopes it was
- * registered with.
+ * What the token may carry is what the subject's roles grant: a person gets the permissions of
+ * their roles (before they have signed in nothing is known, so every scope of the API stays on
+ * the table until the login); a service gets the scopes it was registered with and those of its
+ * roles. The provider intersects this with what was requested, so the consent page, the grant
+ * and every refreshed token follow the roles as they are at that moment.
  */
 export function createResourceServerLookup(db: Kysely<Database>, tokens: TokenSettings) {
   return async function getResourceServerInfo(
@@ -23,9 +42,15 @@ export function createResourceServerLookup(db: Kysely<Database>, tokens: TokenSe
     if (!api) throw new errors.InvalidTarget('the resource is not a registered API');
     let scopes = api.scopes.map((s) => s.name);
     if (ctx.oidc.params?.grant_type === 'client_credentials') {
-      const row = await findClientRow(db, client.clientId);
-      const granted = new Set((row?.scope ?? '').split(' '));
-      scopes = scopes.filter((s) => granted.has(s));
+      const registered = new Set((await findClientRow(db, client.clientId))?.scope.split(' ') ?? []);
+      const viaRoles = await scopesGrantedToClient(db, client.clientId, api.id);
+      scopes = scopes.filter((s) => registered.has(s) || viaRoles.has(s));
+    } else {
+      const subject = subjectOf(ctx);
+      if (subject) {
+        const granted = await scopesGrantedToUser(db, subject, api.id);
+        scopes = scopes.filter((s) => granted.has(s));
+      }
     }
     return {
       scope: scopes.join(' '),

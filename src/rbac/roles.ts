@@ -3,6 +3,10 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Database, RoleTable } from '../db/schema.ts';
 import { DomainError } from '../errors.ts';
 import { requireUserByEmail } from '../accounts/users.ts';
+import { requireClient } from '../clients/clients.ts';
+
+/** Built in, and never deleted: Latchkey's own administration requires it. */
+export const ADMIN_ROLE = 'latchkey:admin';
 
 export type Role = Selectable<RoleTable>;
 
@@ -13,7 +17,7 @@ export async function findRoleByName(db: Kysely<Database>, name: string): Promis
   return db.selectFrom('roles').selectAll().where('name', '=', name).executeTakeFirst();
 }
 
-async function requireRole(db: Kysely<Database>, name: string): Promise<Role> {
+export async function requireRole(db: Kysely<Database>, name: string): Promise<Role> {
   const role = await findRoleByName(db, name);
   if (!role) throw new DomainError('not_found', `no role named ${name}`);
   return role;
@@ -44,13 +48,21 @@ export interface RoleSummary extends Role {
 export async function listRoles(db: Kysely<Database>): Promise<RoleSummary[]> {
   const rows = await db
     .selectFrom('roles')
-    .leftJoin('user_roles', 'user_roles.role_id', 'roles.id')
     .select(['roles.id', 'roles.name', 'roles.description', 'roles.created_at'])
-    .select((eb) => eb.fn.count<number>('user_roles.user_id').as('members'))
-    .groupBy(['roles.id', 'roles.name', 'roles.description', 'roles.created_at'])
+    .select((eb) => [
+      eb.selectFrom('user_roles').whereRef('user_roles.role_id', '=', 'roles.id').select(eb.fn.countAll<number>().as('n')).as('users'),
+      eb.selectFrom('client_roles').whereRef('client_roles.role_id', '=', 'roles.id').select(eb.fn.countAll<number>().as('n')).as('clients'),
+    ])
     .orderBy('roles.name')
     .execute();
-  return rows.map((r) => ({ ...r, members: Number(r.members) }));
+  return rows.map(({ users, clients, ...r }) => ({ ...r, members: Number(users ?? 0) + Number(clients ?? 0) }));
+}
+
+/** Deletes a role; its assignments and permissions go with it. */
+export async function deleteRole(db: Kysely<Database>, name: string): Promise<void> {
+  const role = await requireRole(db, name);
+  if (role.name === ADMIN_ROLE) throw new DomainError('invalid_input', `${ADMIN_ROLE} is built in and cannot be deleted`);
+  await db.deleteFrom('roles').where('id', '=', role.id).execute();
 }
 
 export async function assignRole(db: Kysely<Database>, roleName: string, email: string): Promise<{ changed: boolean }> {
@@ -73,6 +85,35 @@ export async function revokeRole(db: Kysely<Database>, roleName: string, email: 
     .where('role_id', '=', role.id)
     .executeTakeFirst();
   return { changed: Number(result.numDeletedRows) > 0 };
+}
+
+export async function assignRoleToClient(db: Kysely<Database>, roleName: string, clientId: string): Promise<{ changed: boolean }> {
+  const role = await requireRole(db, roleName);
+  await requireClient(db, clientId);
+  const result = await db
+    .insertInto('client_roles')
+    .values({ client_id: clientId, role_id: role.id, created_at: new Date().toISOString() })
+    .onConflict((oc) => oc.columns(['client_id', 'role_id']).doNothing())
+    .executeTakeFirst();
+  return { changed: Number(result.numInsertedOrUpdatedRows ?? 0) > 0 };
+}
+
+export async function revokeRoleFromClient(db: Kysely<Database>, roleName: string, clientId: string): Promise<{ changed: boolean }> {
+  const role = await requireRole(db, roleName);
+  await requireClient(db, clientId);
+  const result = await db.deleteFrom('client_roles').where('client_id', '=', clientId).where('role_id', '=', role.id).executeTakeFirst();
+  return { changed: Number(result.numDeletedRows) > 0 };
+}
+
+export async function roleNamesOfClient(db: Kysely<Database>, clientId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('client_roles')
+    .innerJoin('roles', 'roles.id', 'client_roles.role_id')
+    .select('roles.name')
+    .where('client_roles.client_id', '=', clientId)
+    .orderBy('roles.name')
+    .execute();
+  return rows.map((r) => r.name);
 }
 
 export async function roleNamesOfUser(db: Kysely<Database>, userId: string): Promise<string[]> {
