@@ -4,19 +4,24 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { createAdapterFactory, purgeExpiredPayloads } from '../src/oidc/adapter.ts';
 import type { Clock } from '../src/time.ts';
 import { createSecretBox } from '../src/keys/secret-box.ts';
-import { tempDatabaseFile } from './helpers/server.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 
 let database: OpenDatabase;
+let testDatabase: TestDatabase;
 const options = { refreshTokenReuseGrace: 0, secretBox: createSecretBox('a test key-encryption secret, 32+ chars') };
 let now: Date;
 const clock: Clock = { now: () => now };
 
 beforeEach(async () => {
-  database = openDatabase(tempDatabaseFile());
+  testDatabase = await createTestDatabase();
+  database = openDatabase(testDatabase.url);
   await migrateToLatest(database.db);
   now = new Date('2026-01-01T00:00:00Z');
 });
-afterEach(() => database.close());
+afterEach(async () => {
+  await database.close();
+  await testDatabase.drop();
+});
 
 const later = (seconds: number) => {
   now = new Date(now.getTime() + seconds * 1000);

@@ -11,7 +11,7 @@ let file: string;
 
 beforeAll(async () => {
   server = await startLatchkey();
-  file = server.databaseFile;
+  file = server.databaseUrl;
 });
 afterAll(() => server.close());
 

@@ -19,12 +19,12 @@ let user: { id: string };
 
 beforeAll(async () => {
   server = await startLatchkey();
-  const created = await admin(server.databaseFile, ['api', 'create', '--identifier', API, '--name', 'Invoices', '--scope', 'invoices:read', '--scope', 'invoices:write']);
+  const created = await admin(server.databaseUrl, ['api', 'create', '--identifier', API, '--name', 'Invoices', '--scope', 'invoices:read', '--scope', 'invoices:write']);
   expect(created.code, created.stderr).toBe(0);
-  await admin(server.databaseFile, ['role', 'create', 'billing-admin']);
-  await admin(server.databaseFile, ['role', 'grant', 'billing-admin', '--api', API, '--permission', 'invoices:read', '--permission', 'invoices:write']);
-  user = await registerUser(server.databaseFile, 'api-user@example.com', ['--role', 'billing-admin']);
-  const app = await registerApp(server.databaseFile, REDIRECT_URI);
+  await admin(server.databaseUrl, ['role', 'create', 'billing-admin']);
+  await admin(server.databaseUrl, ['role', 'grant', 'billing-admin', '--api', API, '--permission', 'invoices:read', '--permission', 'invoices:write']);
+  user = await registerUser(server.databaseUrl, 'api-user@example.com', ['--role', 'billing-admin']);
+  const app = await registerApp(server.databaseUrl, REDIRECT_URI);
   rp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
   demo = await startDemoApi(server.issuer, API);
 });
@@ -94,10 +94,10 @@ describe('API access tokens', () => {
   });
 
   it('lists the API permissions on the consent page', async () => {
-    await admin(server.databaseFile, ['api', 'create', '--identifier', 'https://words.example.com', '--name', 'Words']);
-    await admin(server.databaseFile, ['api', 'add-scope', 'https://words.example.com', '--scope', 'words:read', '--description', 'Read your words']);
-    await admin(server.databaseFile, ['api', 'add-scope', 'https://words.example.com', '--scope', 'words:write']);
-    await admin(server.databaseFile, ['role', 'grant', 'billing-admin', '--api', 'https://words.example.com', '--permission', 'words:read', '--permission', 'words:write']);
+    await admin(server.databaseUrl, ['api', 'create', '--identifier', 'https://words.example.com', '--name', 'Words']);
+    await admin(server.databaseUrl, ['api', 'add-scope', 'https://words.example.com', '--scope', 'words:read', '--description', 'Read your words']);
+    await admin(server.databaseUrl, ['api', 'add-scope', 'https://words.example.com', '--scope', 'words:write']);
+    await admin(server.databaseUrl, ['role', 'grant', 'billing-admin', '--api', 'https://words.example.com', '--permission', 'words:read', '--permission', 'words:write']);
     const request = await rp.authorizationRequest('openid words:read words:write', { resource: 'https://words.example.com' });
     const browser = rp.newBrowser();
     const login = asPage(await browser.request(request.url));
@@ -121,8 +121,8 @@ describe('API access tokens', () => {
   });
 
   it('uses the API\'s own access-token lifetime', async () => {
-    await admin(server.databaseFile, ['api', 'create', '--identifier', 'https://short.example.com', '--name', 'Short', '--scope', 'short:read', '--access-token-ttl', '120']);
-    await admin(server.databaseFile, ['role', 'grant', 'billing-admin', '--api', 'https://short.example.com', '--permission', 'short:read']);
+    await admin(server.databaseUrl, ['api', 'create', '--identifier', 'https://short.example.com', '--name', 'Short', '--scope', 'short:read', '--access-token-ttl', '120']);
+    await admin(server.databaseUrl, ['role', 'grant', 'billing-admin', '--api', 'https://short.example.com', '--permission', 'short:read']);
     const request = await rp.authorizationRequest('openid short:read', { resource: 'https://short.example.com' });
     const callback = await rp.authorize(rp.newBrowser(), request, 'api-user@example.com', TEST_PASSWORD);
     const tokens = await oidc.authorizationCodeGrant(rp.config, callback, { pkceCodeVerifier: request.verifier, expectedNonce: request.nonce, expectedState: request.state }, { resource: 'https://short.example.com' });
@@ -134,7 +134,7 @@ describe('API access tokens', () => {
 
 describe('services (client credentials)', () => {
   it('gets a JWT for an API with a client secret, limited to the scopes it was given', async () => {
-    const created = await admin(server.databaseFile, ['client', 'create', '--service', '--name', 'Billing job', '--scope', 'invoices:read', '--json']);
+    const created = await admin(server.databaseUrl, ['client', 'create', '--service', '--name', 'Billing job', '--scope', 'invoices:read', '--json']);
     expect(created.code, created.stderr).toBe(0);
     const { clientId, clientSecret } = created.json<{ clientId: string; clientSecret: string }>();
     const config = await oidc.discovery(new URL(server.issuer), clientId, clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
@@ -150,7 +150,7 @@ describe('services (client credentials)', () => {
     const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'svc-1', alg: 'ES256', use: 'sig' };
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-jwks-')), 'jwks.json');
     fs.writeFileSync(file, JSON.stringify({ keys: [jwk] }));
-    const created = await admin(server.databaseFile, ['client', 'create', '--service', '--name', 'Signed job', '--scope', 'invoices:write', '--jwks-file', file, '--json']);
+    const created = await admin(server.databaseUrl, ['client', 'create', '--service', '--name', 'Signed job', '--scope', 'invoices:write', '--jwks-file', file, '--json']);
     expect(created.code, created.stderr).toBe(0);
     const { clientId, clientSecret, tokenEndpointAuthMethod } = created.json<{ clientId: string; clientSecret: null; tokenEndpointAuthMethod: string }>();
     expect(clientSecret).toBeNull();
@@ -168,7 +168,7 @@ describe('services (client credentials)', () => {
   });
 
   it('authenticates with client_secret_jwt when the client asks for it', async () => {
-    const created = await admin(server.databaseFile, ['client', 'create', '--service', '--name', 'HMAC job', '--scope', 'invoices:read', '--auth-method', 'client_secret_jwt', '--json']);
+    const created = await admin(server.databaseUrl, ['client', 'create', '--service', '--name', 'HMAC job', '--scope', 'invoices:read', '--auth-method', 'client_secret_jwt', '--json']);
     expect(created.code, created.stderr).toBe(0);
     const { clientId, clientSecret } = created.json<{ clientId: string; clientSecret: string }>();
     const config = await oidc.discovery(new URL(server.issuer), clientId, undefined, oidc.ClientSecretJwt(clientSecret), { execute: [oidc.allowInsecureRequests] });
@@ -190,7 +190,7 @@ describe('services (client credentials)', () => {
     fs.writeFileSync(privateFile, JSON.stringify({ keys: [privateKey.export({ format: 'jwk' })] }));
     const notJson = path.join(dir, 'bad.json');
     fs.writeFileSync(notJson, '{nope');
-    const before = (await admin(server.databaseFile, ['client', 'list', '--json'])).json<unknown[]>().length;
+    const before = (await admin(server.databaseUrl, ['client', 'list', '--json'])).json<unknown[]>().length;
     for (const [args, message] of [
       [['--jwks-file', privateFile], /private key material/],
       [['--jwks-file', notJson], /not valid JSON/],
@@ -200,32 +200,32 @@ describe('services (client credentials)', () => {
       [['--scope', 'invoices:delete'], /unknown scope "invoices:delete"/],
       [['--redirect-uri', REDIRECT_URI], /only for clients with the authorization_code grant/],
     ] as const) {
-      const r = await admin(server.databaseFile, ['client', 'create', '--service', '--name', 'Bad', ...args]);
+      const r = await admin(server.databaseUrl, ['client', 'create', '--service', '--name', 'Bad', ...args]);
       expect(r.code, args.join(' ')).not.toBe(0);
       expect(r.stderr).toMatch(message);
     }
-    expect((await admin(server.databaseFile, ['client', 'list', '--json'])).json<unknown[]>()).toHaveLength(before);
+    expect((await admin(server.databaseUrl, ['client', 'list', '--json'])).json<unknown[]>()).toHaveLength(before);
   });
 });
 
 describe('admin: APIs', () => {
   it('lists, shows, adds and removes scopes, and deletes', async () => {
     const id = 'https://ledger.example.com';
-    expect((await admin(server.databaseFile, ['api', 'create', '--identifier', id, '--name', 'Ledger'])).code).toBe(0);
-    expect((await admin(server.databaseFile, ['api', 'add-scope', id, '--scope', 'ledger:read', '--description', 'Read the ledger'])).code).toBe(0);
-    expect((await admin(server.databaseFile, ['api', 'add-scope', id, '--scope', 'ledger:close'])).code).toBe(0);
-    const shown = await admin(server.databaseFile, ['api', 'show', id, '--json']);
+    expect((await admin(server.databaseUrl, ['api', 'create', '--identifier', id, '--name', 'Ledger'])).code).toBe(0);
+    expect((await admin(server.databaseUrl, ['api', 'add-scope', id, '--scope', 'ledger:read', '--description', 'Read the ledger'])).code).toBe(0);
+    expect((await admin(server.databaseUrl, ['api', 'add-scope', id, '--scope', 'ledger:close'])).code).toBe(0);
+    const shown = await admin(server.databaseUrl, ['api', 'show', id, '--json']);
     expect(shown.json()).toMatchObject({ identifier: id, name: 'Ledger', scopes: [{ name: 'ledger:close' }, { name: 'ledger:read', description: 'Read the ledger' }] });
-    expect((await admin(server.databaseFile, ['api', 'remove-scope', id, '--scope', 'ledger:close'])).code).toBe(0);
-    expect((await admin(server.databaseFile, ['api', 'show', id, '--json'])).json<{ scopes: unknown[] }>().scopes).toHaveLength(1);
-    const listed = await admin(server.databaseFile, ['api', 'list', '--json']);
+    expect((await admin(server.databaseUrl, ['api', 'remove-scope', id, '--scope', 'ledger:close'])).code).toBe(0);
+    expect((await admin(server.databaseUrl, ['api', 'show', id, '--json'])).json<{ scopes: unknown[] }>().scopes).toHaveLength(1);
+    const listed = await admin(server.databaseUrl, ['api', 'list', '--json']);
     expect(listed.json<{ identifier: string }[]>().map((a) => a.identifier)).toContain(id);
-    expect((await admin(server.databaseFile, ['api', 'delete', id])).code).toBe(0);
-    expect((await admin(server.databaseFile, ['api', 'show', id])).code).toBe(1);
+    expect((await admin(server.databaseUrl, ['api', 'delete', id])).code).toBe(0);
+    expect((await admin(server.databaseUrl, ['api', 'show', id])).code).toBe(1);
   });
 
   it('refuses bad API input with one line and writes nothing', async () => {
-    const before = (await admin(server.databaseFile, ['api', 'list', '--json'])).json<unknown[]>();
+    const before = (await admin(server.databaseUrl, ['api', 'list', '--json'])).json<unknown[]>();
     for (const [args, message] of [
       [['api', 'create', '--identifier', API, '--name', 'Again'], /already exists/],
       [['api', 'create', '--identifier', 'invoices', '--name', 'X'], /absolute URL/],
@@ -241,11 +241,11 @@ describe('admin: APIs', () => {
       [['api', 'add-scope', API], /--scope SCOPE is required/],
       [['api', 'delete', 'https://nope.example.com'], /no API with identifier/],
     ] as const) {
-      const r = await admin(server.databaseFile, [...args]);
+      const r = await admin(server.databaseUrl, [...args]);
       expect(r.code, args.join(' ')).not.toBe(0);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(message);
     }
-    expect((await admin(server.databaseFile, ['api', 'list', '--json'])).json()).toEqual(before);
+    expect((await admin(server.databaseUrl, ['api', 'list', '--json'])).json()).toEqual(before);
   });
 });

@@ -17,11 +17,11 @@ let rp: RelyingParty;
 
 beforeAll(async () => {
   server = await startLatchkey({ env: { ALLOW_PRIVATE_NETWORK_FETCH: 'true' } });
-  await admin(server.databaseFile, ['api', 'create', '--identifier', API, '--name', 'Invoices', '--scope', 'invoices:read']);
-  await admin(server.databaseFile, ['role', 'create', 'reader']);
-  await admin(server.databaseFile, ['role', 'grant', 'reader', '--api', API, '--permission', 'invoices:read']);
-  await registerUser(server.databaseFile, 'flows@example.com', ['--role', 'reader']);
-  const app = await registerApp(server.databaseFile, REDIRECT_URI);
+  await admin(server.databaseUrl, ['api', 'create', '--identifier', API, '--name', 'Invoices', '--scope', 'invoices:read']);
+  await admin(server.databaseUrl, ['role', 'create', 'reader']);
+  await admin(server.databaseUrl, ['role', 'grant', 'reader', '--api', API, '--permission', 'invoices:read']);
+  await registerUser(server.databaseUrl, 'flows@example.com', ['--role', 'reader']);
+  const app = await registerApp(server.databaseUrl, REDIRECT_URI);
   rp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
   demo = await startDemoApi(server.issuer, API);
 });
@@ -95,7 +95,7 @@ describe('back-channel logout', () => {
   it('sends a signed logout token to the app when the user signs out', async () => {
     const listener = await startLogoutListener();
     try {
-      const app = await registerApp(server.databaseFile, REDIRECT_URI, ['--backchannel-logout-uri', listener.uri]);
+      const app = await registerApp(server.databaseUrl, REDIRECT_URI, ['--backchannel-logout-uri', listener.uri]);
       const bcRp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
       const tokens = await signInAndOut(server, bcRp);
       await Promise.race([listener.next, new Promise((_, reject) => setTimeout(() => reject(new Error(`no logout token: ${JSON.stringify(server.logs)}`)), 5000))]);
@@ -116,8 +116,8 @@ describe('back-channel logout', () => {
     const guarded = await startLatchkey();
     const listener = await startLogoutListener();
     try {
-      await registerUser(guarded.databaseFile, 'flows@example.com');
-      const app = await registerApp(guarded.databaseFile, REDIRECT_URI, ['--backchannel-logout-uri', listener.uri]);
+      await registerUser(guarded.databaseUrl, 'flows@example.com');
+      const app = await registerApp(guarded.databaseUrl, REDIRECT_URI, ['--backchannel-logout-uri', listener.uri]);
       await signInAndOut(guarded, await RelyingParty.discover(guarded.issuer, app.clientId, app.clientSecret));
       expect(guarded.logs).toContainEqual(expect.objectContaining({ event: 'backchannel_logout_failed', clientId: app.clientId }));
       expect(listener.tokens).toEqual([]);
@@ -136,7 +136,7 @@ describe('private_key_jwt with keys published at a URL', () => {
     await new Promise<void>((resolve) => keys.listen(0, '127.0.0.1', resolve));
     try {
       const jwksUri = `http://127.0.0.1:${(keys.address() as AddressInfo).port}/jwks.json`;
-      const created = await admin(server.databaseFile, ['client', 'create', '--service', '--name', 'Keyed job', '--scope', 'invoices:read', '--jwks-uri', jwksUri, '--json']);
+      const created = await admin(server.databaseUrl, ['client', 'create', '--service', '--name', 'Keyed job', '--scope', 'invoices:read', '--jwks-uri', jwksUri, '--json']);
       expect(created.code, created.stderr).toBe(0);
       const { clientId } = created.json<{ clientId: string }>();
       const key = { key: await crypto.webcrypto.subtle.importKey('jwk', privateKey.export({ format: 'jwk' }), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']), kid: 'uri-1' };
@@ -152,7 +152,7 @@ describe('private_key_jwt with keys published at a URL', () => {
 
 describe('device authorization grant', () => {
   it('signs a device in through the code entry, login, consent and confirmation pages', async () => {
-    const created = await admin(server.databaseFile, ['client', 'create', '--name', 'Living-room TV', '--public', '--grant-type', 'device_code', '--grant-type', 'refresh_token', '--json']);
+    const created = await admin(server.databaseUrl, ['client', 'create', '--name', 'Living-room TV', '--public', '--grant-type', 'device_code', '--grant-type', 'refresh_token', '--json']);
     expect(created.code, created.stderr).toBe(0);
     const { clientId } = created.json<{ clientId: string }>();
     const config = await oidc.discovery(new URL(server.issuer), clientId, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });

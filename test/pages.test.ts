@@ -11,8 +11,8 @@ let rp: RelyingParty;
 
 beforeAll(async () => {
   server = await startLatchkey();
-  const app = await registerApp(server.databaseFile, REDIRECT_URI, ['--post-logout-redirect-uri', POST_LOGOUT]);
-  await registerUser(server.databaseFile, 'pages@example.com');
+  const app = await registerApp(server.databaseUrl, REDIRECT_URI, ['--post-logout-redirect-uri', POST_LOGOUT]);
+  await registerUser(server.databaseUrl, 'pages@example.com');
   rp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
 });
 afterAll(() => server.close());

@@ -5,6 +5,7 @@ import { registerApp, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
 import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
 import fs from 'node:fs';
 import { loadConfig } from '../src/config.ts';
+import { testDialect } from './helpers/database.ts';
 import { ensureProviderKeys } from '../src/keys/keys.ts';
 import { createSecretBox, developmentSecretFile, resolveSecretBox } from '../src/keys/secret-box.ts';
 
@@ -22,8 +23,8 @@ async function jwksKids(issuer: string): Promise<string[]> {
 
 describe('a restart on the same database', () => {
   it('keeps the signing key and honours refresh tokens issued before it', async () => {
-    const app = await registerApp(server.databaseFile, REDIRECT_URI);
-    const user = await registerUser(server.databaseFile, 'kept@example.com');
+    const app = await registerApp(server.databaseUrl, REDIRECT_URI);
+    const user = await registerUser(server.databaseUrl, 'kept@example.com');
     const before = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
     const tokens = await before.signIn('kept@example.com', TEST_PASSWORD, 'openid offline_access');
     const kidsBefore = await jwksKids(server.issuer);
@@ -43,14 +44,14 @@ describe('a restart on the same database', () => {
 });
 
 describe('secrets at rest', () => {
-  it('keeps private keys, cookie keys and client secrets out of the database file in plain text', async () => {
-    const app = await registerApp(server.databaseFile, REDIRECT_URI);
-    await registerUser(server.databaseFile, 'at-rest@example.com');
+  it.skipIf(testDialect !== 'sqlite')('keeps private keys, cookie keys and client secrets out of the database file in plain text', async () => {
+    const app = await registerApp(server.databaseUrl, REDIRECT_URI);
+    await registerUser(server.databaseUrl, 'at-rest@example.com');
     await (await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret)).signIn('at-rest@example.com', TEST_PASSWORD);
-    const config = loadConfig({ DATABASE_URL: server.databaseFile });
+    const config = loadConfig({ DATABASE_URL: server.databaseUrl });
     const keys = await ensureProviderKeys(server.database.db, resolveSecretBox(config, () => {}));
     const secrets = [keys.signing[0]!.d!, keys.signing[0]!.p!, keys.cookie[0]!, app.clientSecret!];
-    const files = [server.databaseFile, `${server.databaseFile}-wal`].filter((f) => fs.existsSync(f));
+    const files = [server.databaseUrl, `${server.databaseUrl}-wal`].filter((f) => fs.existsSync(f));
     const raw = files.map((f) => fs.readFileSync(f).toString('latin1')).join('');
     expect(raw.length).toBeGreaterThan(0);
     for (const secret of secrets) expect(raw.includes(secret), 'a secret in the database file').toBe(false);

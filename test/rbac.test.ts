@@ -15,16 +15,16 @@ let run: (...argv: string[]) => ReturnType<typeof admin>;
 
 beforeAll(async () => {
   server = await startLatchkey();
-  run = (...argv) => admin(server.databaseFile, argv);
+  run = (...argv) => admin(server.databaseUrl, argv);
   await run('api', 'create', '--identifier', API, '--name', 'Invoices', '--scope', 'invoices:read', '--scope', 'invoices:write');
   await run('role', 'create', 'billing-admin', '--description', 'Runs billing');
   await run('role', 'grant', 'billing-admin', '--api', API, '--permission', 'invoices:read', '--permission', 'invoices:write');
   await run('role', 'create', 'billing-reader');
   await run('role', 'grant', 'billing-reader', '--api', API, '--permission', 'invoices:read');
-  await registerUser(server.databaseFile, 'boss@example.com', ['--role', 'billing-admin']);
-  await registerUser(server.databaseFile, 'clerk@example.com', ['--role', 'billing-reader']);
-  await registerUser(server.databaseFile, 'visitor@example.com');
-  const app = await registerApp(server.databaseFile, REDIRECT_URI);
+  await registerUser(server.databaseUrl, 'boss@example.com', ['--role', 'billing-admin']);
+  await registerUser(server.databaseUrl, 'clerk@example.com', ['--role', 'billing-reader']);
+  await registerUser(server.databaseUrl, 'visitor@example.com');
+  const app = await registerApp(server.databaseUrl, REDIRECT_URI);
   rp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
   demo = await startDemoApi(server.issuer, API);
 });
@@ -90,7 +90,7 @@ describe('permissions come from roles', () => {
   });
 
   it('takes a revoked role out of the next refreshed token and out of userinfo', async () => {
-    await registerUser(server.databaseFile, 'mover@example.com', ['--role', 'billing-admin']);
+    await registerUser(server.databaseUrl, 'mover@example.com', ['--role', 'billing-admin']);
     const first = await signInForApi('mover@example.com', 'openid roles offline_access invoices:read invoices:write');
     expect(scopesOf(first.claims)).toEqual(['invoices:read', 'invoices:write']);
     expect((await oidc.fetchUserInfo(rp.config, (await oidc.refreshTokenGrant(rp.config, first.tokens.refresh_token!)).access_token, oidc.skipSubjectCheck)).roles).toEqual(['billing-admin']);
@@ -108,7 +108,7 @@ describe('permissions come from roles', () => {
   it('removes a deleted role everywhere', async () => {
     await run('role', 'create', 'temporary');
     await run('role', 'grant', 'temporary', '--api', API, '--permission', 'invoices:write');
-    await registerUser(server.databaseFile, 'temp@example.com', ['--role', 'temporary']);
+    await registerUser(server.databaseUrl, 'temp@example.com', ['--role', 'temporary']);
     expect(scopesOf((await signInForApi('temp@example.com', 'openid invoices:write')).claims)).toEqual(['invoices:write']);
     expect((await run('role', 'delete', 'temporary')).code).toBe(0);
     const after = await signInForApi('temp@example.com', 'openid roles invoices:write');

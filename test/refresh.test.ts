@@ -9,8 +9,8 @@ let rp: RelyingParty;
 
 beforeAll(async () => {
   server = await startLatchkey({ env: { REFRESH_TOKEN_REUSE_GRACE: '5', REFRESH_TOKEN_IDLE_TTL: '3600', REFRESH_TOKEN_ABSOLUTE_TTL: '5400' } });
-  const app = await registerApp(server.databaseFile, REDIRECT_URI);
-  await registerUser(server.databaseFile, 'refresh@example.com');
+  const app = await registerApp(server.databaseUrl, REDIRECT_URI);
+  await registerUser(server.databaseUrl, 'refresh@example.com');
   rp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
 });
 afterAll(() => server.close());
@@ -110,11 +110,11 @@ describe('revocation and introspection', () => {
 
   it('signs a user out everywhere with the admin script', async () => {
     const tokens = await offline();
-    const result = await admin(server.databaseFile, ['user', 'sign-out', 'refresh@example.com']);
+    const result = await admin(server.databaseUrl, ['user', 'sign-out', 'refresh@example.com']);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/signed out refresh@example.com/);
     await expect(oidc.refreshTokenGrant(rp.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await introspect(tokens.access_token)).active).toBe(false);
-    expect((await admin(server.databaseFile, ['user', 'sign-out', 'ghost@example.com'])).code).toBe(1);
+    expect((await admin(server.databaseUrl, ['user', 'sign-out', 'ghost@example.com'])).code).toBe(1);
   });
 });

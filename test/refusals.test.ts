@@ -30,8 +30,8 @@ function countingHasher(): PasswordHasher {
 
 beforeAll(async () => {
   server = await startLatchkey({ hasher: countingHasher() });
-  app = await registerApp(server.databaseFile, REDIRECT_URI);
-  await registerUser(server.databaseFile, 'grace@example.com');
+  app = await registerApp(server.databaseUrl, REDIRECT_URI);
+  await registerUser(server.databaseUrl, 'grace@example.com');
   rp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
 });
 afterAll(() => server.close());
@@ -113,7 +113,7 @@ describe('refused sign-ins', () => {
   });
 
   it('refuses a public client that does not use PKCE', async () => {
-    const publicApp = await registerApp(server.databaseFile, REDIRECT_URI, ['--public']);
+    const publicApp = await registerApp(server.databaseUrl, REDIRECT_URI, ['--public']);
     const publicRp = await RelyingParty.discover(server.issuer, publicApp.clientId, null);
     const url = oidc.buildAuthorizationUrl(publicRp.config, { redirect_uri: REDIRECT_URI, scope: 'openid', state: 'xyz' });
     const callback = asLanding(await publicRp.newBrowser().request(url.href));

@@ -11,9 +11,9 @@ let user: { id: string; email: string };
 
 beforeAll(async () => {
   server = await startLatchkey();
-  const app = await registerApp(server.databaseFile, REDIRECT_URI);
-  await admin(server.databaseFile, ['role', 'create', 'billing']);
-  user = await registerUser(server.databaseFile, 'ada@example.com', ['--name', 'Ada Lovelace', '--role', 'billing', '--email-verified']);
+  const app = await registerApp(server.databaseUrl, REDIRECT_URI);
+  await admin(server.databaseUrl, ['role', 'create', 'billing']);
+  user = await registerUser(server.databaseUrl, 'ada@example.com', ['--name', 'Ada Lovelace', '--role', 'billing', '--email-verified']);
   rp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
 });
 afterAll(() => server.close());
@@ -65,14 +65,14 @@ describe('signing in from a relying party', () => {
   });
 
   it('authenticates the client with client_secret_post as well as client_secret_basic', async () => {
-    const app = await registerApp(server.databaseFile, REDIRECT_URI);
+    const app = await registerApp(server.databaseUrl, REDIRECT_URI);
     const postRp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret, { auth: 'post' });
     const tokens = await postRp.signIn('ada@example.com', TEST_PASSWORD);
     expect(tokens.claims()?.sub).toBe(user.id);
   });
 
   it('signs in a public client with PKCE and no secret', async () => {
-    const app = await registerApp(server.databaseFile, REDIRECT_URI, ['--public']);
+    const app = await registerApp(server.databaseUrl, REDIRECT_URI, ['--public']);
     expect(app.clientSecret).toBeNull();
     const publicRp = await RelyingParty.discover(server.issuer, app.clientId, null);
     const tokens = await publicRp.signIn('ada@example.com', TEST_PASSWORD, 'openid offline_access');

@@ -1,5 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
 import { runAdmin } from '../../src/admin/cli.ts';
+import { testEnv } from './database.ts';
 
 export interface AdminResult {
   code: number;
@@ -16,7 +17,7 @@ function collect(stream: PassThrough): () => string {
 }
 
 /** Runs the admin script's commands in-process against a database file, as the CLI would. */
-export async function admin(databaseFile: string, argv: string[], stdin = ''): Promise<AdminResult> {
+export async function admin(databaseUrl: string, argv: string[], stdin = ''): Promise<AdminResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out = collect(stdout);
@@ -25,7 +26,7 @@ export async function admin(databaseFile: string, argv: string[], stdin = ''): P
     stdin: Readable.from([Buffer.from(stdin)]),
     stdout,
     stderr,
-    env: { DATABASE_URL: databaseFile },
+    env: testEnv(databaseUrl),
   });
   const result = { code, stdout: out(), stderr: err() };
   return { ...result, json: () => JSON.parse(result.stdout) };
@@ -33,14 +34,14 @@ export async function admin(databaseFile: string, argv: string[], stdin = ''): P
 
 export const TEST_PASSWORD = 'correct horse battery staple';
 
-export async function registerApp(databaseFile: string, redirectUri: string, extra: string[] = []) {
-  const r = await admin(databaseFile, ['client', 'create', '--name', 'Test App', '--redirect-uri', redirectUri, '--json', ...extra]);
+export async function registerApp(databaseUrl: string, redirectUri: string, extra: string[] = []) {
+  const r = await admin(databaseUrl, ['client', 'create', '--name', 'Test App', '--redirect-uri', redirectUri, '--json', ...extra]);
   if (r.code !== 0) throw new Error(`client create failed: ${r.stderr}`);
   return r.json<{ clientId: string; clientSecret: string | null }>();
 }
 
-export async function registerUser(databaseFile: string, email: string, extra: string[] = [], password = TEST_PASSWORD) {
-  const r = await admin(databaseFile, ['user', 'create', '--email', email, '--password-stdin', '--json', ...extra], `${password}\n`);
+export async function registerUser(databaseUrl: string, email: string, extra: string[] = [], password = TEST_PASSWORD) {
+  const r = await admin(databaseUrl, ['user', 'create', '--email', email, '--password-stdin', '--json', ...extra], `${password}\n`);
   if (r.code !== 0) throw new Error(`user create failed: ${r.stderr}`);
   return r.json<{ id: string; email: string }>();
 }

@@ -1,7 +1,4 @@
-import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase, type OpenDatabase } from '../../src/db/database.ts';
@@ -9,15 +6,15 @@ import { migrateToLatest } from '../../src/db/migrate.ts';
 import { createServer } from '../../src/server.ts';
 import type { Logger } from '../../src/http/errors.ts';
 import type { PasswordHasher } from '../../src/accounts/passwords.ts';
+import { createTestDatabase, testEnv, type TestDatabase } from './database.ts';
 
-export function tempDatabaseFile(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
-  return path.join(dir, 'latchkey.sqlite');
-}
+export { tempDatabaseFile } from './database.ts';
 
 export interface RunningServer {
   issuer: string;
-  databaseFile: string;
+  /** Where this instance listens; differs from the issuer when instances share one behind a proxy. */
+  url: string;
+  databaseUrl: string;
   database: OpenDatabase;
   logs: Record<string, unknown>[];
   /** Stops the server and closes the database, then starts both again on the same file and port. */
@@ -32,11 +29,13 @@ function listen(server: http.Server, port: number): Promise<number> {
   });
 }
 
-/** A real Latchkey on an ephemeral loopback port and a SQLite file of its own. */
+/** A real Latchkey on an ephemeral loopback port, with a database of its own (or a shared one). */
 export async function startLatchkey(
-  options: { databaseFile?: string; env?: Record<string, string>; hasher?: PasswordHasher } = {},
+  options: { databaseUrl?: string; issuer?: string; env?: Record<string, string>; hasher?: PasswordHasher } = {},
 ): Promise<RunningServer> {
-  const databaseFile = options.databaseFile ?? tempDatabaseFile();
+  // A server given a database shares it (several instances); one that makes its own drops it.
+  const owned: TestDatabase | undefined = options.databaseUrl ? undefined : await createTestDatabase();
+  const databaseUrl = options.databaseUrl ?? owned!.url;
   const logs: Record<string, unknown>[] = [];
   const log: Logger = (entry) => logs.push(entry);
   let port = 0;
@@ -46,8 +45,8 @@ export async function startLatchkey(
   async function start() {
     httpServer = http.createServer();
     port = await listen(httpServer, port);
-    const config = loadConfig({ ...options.env, ISSUER: `http://127.0.0.1:${port}`, DATABASE_URL: databaseFile });
-    database = openDatabase(databaseFile);
+    const config = loadConfig({ ...options.env, ...testEnv(databaseUrl), ISSUER: options.issuer ?? `http://127.0.0.1:${port}` });
+    database = openDatabase(databaseUrl);
     await migrateToLatest(database.db);
     const { app } = await createServer({ config, db: database.db, log, hasher: options.hasher });
     httpServer.on('request', app.callback());
@@ -62,13 +61,20 @@ export async function startLatchkey(
   await start();
   return {
     get issuer() {
+      return options.issuer ?? `http://127.0.0.1:${port}`;
+    },
+    get url() {
       return `http://127.0.0.1:${port}`;
     },
-    databaseFile,
+    databaseUrl,
     get database() {
       return database;
     },
     logs,
+    async close() {
+      await stop();
+      await owned?.drop();
+    },
     async restart() {
       await stop();
       // Let clients see their kept-alive connections close before the port is reused, as
@@ -76,6 +82,5 @@ export async function startLatchkey(
       await new Promise((resolve) => setTimeout(resolve, 100));
       await start();
     },
-    close: stop,
   };
 }

@@ -1,0 +1,61 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+
+/** Which database this run of the suite uses; vitest.config.ts runs it once per dialect. */
+export const testDialect: 'sqlite' | 'postgres' = process.env.LATCHKEY_TEST_DIALECT === 'postgres' ? 'postgres' : 'sqlite';
+
+export const postgresAdminUrl = process.env.LATCHKEY_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+// PostgreSQL runs share no SQLite directory to keep a development secret in, so they set one.
+const TEST_SECRET = 'a key-encryption secret used only by the test suite';
+
+/** The environment a server or the admin script gets for a test database. */
+export function testEnv(databaseUrl: string): Record<string, string> {
+  return testDialect === 'postgres' ? { DATABASE_URL: databaseUrl, LATCHKEY_SECRET: TEST_SECRET } : { DATABASE_URL: databaseUrl };
+}
+
+export function tempDatabaseFile(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
+  return path.join(dir, 'latchkey.sqlite');
+}
+
+async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: postgresAdminUrl });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh, empty database of the run's dialect: a SQLite file, or a PostgreSQL database it creates. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  if (testDialect === 'sqlite') {
+    const file = tempDatabaseFile();
+    return { url: file, drop: async () => fs.rmSync(path.dirname(file), { recursive: true, force: true }) };
+  }
+  const name = `latchkey_test_${crypto.randomBytes(6).toString('hex')}`;
+  await withAdminClient((c) => c.query(`create database ${name}`));
+  const url = new URL(postgresAdminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.href,
+    drop: async () => {
+      await withAdminClient((c) => c.query(`drop database if exists ${name} with (force)`));
+    },
+  };
+}
+
+/** Runs SQL as the PostgreSQL superuser (to cut a test database off, or let it back in). */
+export function asPostgresAdmin(query: string): Promise<unknown> {
+  return withAdminClient((c) => c.query(query));
+}
