@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
 import type { Database } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -10,6 +10,8 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface OpenDatabase {
   db: Kysely<Database>;
   dialect: Dialect;
+  /** PostgreSQL only: the connection pool, for its gauges. */
+  pool?: pg.Pool;
   close(): Promise<void>;
 }
 
@@ -30,18 +32,31 @@ function openSqlite(file: string): OpenDatabase {
   return { db, dialect: 'sqlite', close: () => db.destroy() };
 }
 
-function openPostgres(url: string): OpenDatabase {
+export interface OpenOptions {
+  /** Told about connections that fail while idle in the pool (the pool replaces them). */
+  onPoolError?: (err: Error) => void;
+}
+
+function openPostgres(url: string, options: OpenOptions): OpenDatabase {
   // int8 columns hold epoch seconds, well inside Number's exact range.
   const types = {
     getTypeParser: (oid: number, format?: string) =>
       oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text'),
   };
-  const pool = new pg.Pool({ connectionString: url, max: 10, types });
+  const pool = new pg.Pool({ connectionString: url, max: 10, types, connectionTimeoutMillis: 5000 });
+  // An idle connection that dies (database restarted, connection killed) is reported here;
+  // without a listener Node would treat it as an unhandled error and exit.
+  pool.on('error', (err) => options.onPoolError?.(err));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: 'postgres', close: () => db.destroy() };
+  return { db, dialect: 'postgres', pool, close: () => db.destroy() };
 }
 
 /** Opens the database named by DATABASE_URL: a postgres:// URL or a SQLite file path. */
-export function openDatabase(url: string): OpenDatabase {
-  return isPostgresUrl(url) ? openPostgres(url) : openSqlite(url);
+export function openDatabase(url: string, options: OpenOptions = {}): OpenDatabase {
+  return isPostgresUrl(url) ? openPostgres(url, options) : openSqlite(url);
+}
+
+/** Whether a Kysely instance talks to PostgreSQL (for the few statements that differ). */
+export function isPostgres(db: Kysely<Database>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
 }

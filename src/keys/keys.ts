@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { isPostgres } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
 import type { SecretBox } from './secret-box.ts';
 
@@ -42,10 +43,15 @@ export async function ensureProviderKeys(db: Kysely<Database>, box: SecretBox): 
   if (existing.signing.length > 0 && existing.cookie.length > 0) return existing;
   const now = new Date().toISOString();
   await db.transaction().execute(async (trx) => {
-    if (existing.signing.length === 0) {
+    // Instances starting together on one PostgreSQL database must not each create keys:
+    // the first takes the lock and creates them, the others find them once it commits.
+    // (SQLite serves one instance; its writers are serialised anyway.)
+    if (isPostgres(db)) await sql`select pg_advisory_xact_lock(hashtext('latchkey:keys'))`.execute(trx);
+    const present = await trx.selectFrom('keys').select('use').execute();
+    if (!present.some((k) => k.use === 'sig')) {
       await trx.insertInto('keys').values({ ...generateSigningKey(box), use: 'sig', created_at: now }).execute();
     }
-    if (existing.cookie.length === 0) {
+    if (!present.some((k) => k.use === 'cookie')) {
       const secret = crypto.randomBytes(32).toString('base64url');
       const kid = crypto.createHash('sha256').update(secret).digest('base64url').slice(0, 16);
       await trx.insertInto('keys').values({ kid, use: 'cookie', alg: null, material: box.seal(secret, `key:${kid}`), created_at: now }).execute();
