@@ -40,6 +40,18 @@ export interface Config {
   keyEncryptionSecret: string | null;
   /** How often expired provider rows are purged, in seconds. */
   purgeIntervalSeconds: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  metrics: MetricsSettings;
+  /** How long in-flight requests may take to finish after SIGTERM. */
+  shutdownTimeoutSeconds: number;
+}
+
+export interface MetricsSettings {
+  /** Serve /metrics on the main port to callers presenting this bearer token. */
+  token: string | null;
+  /** Or serve /metrics without a token on a separate port (bound to `host`). */
+  port: number | null;
+  host: string;
 }
 
 export class ConfigError extends Error {
@@ -142,6 +154,20 @@ function readKeyEncryptionSecret(env: Env, production: boolean): string | null {
   return secret;
 }
 
+function readChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(choices as readonly string[]).includes(raw)) throw new ConfigError(name, `must be one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as T;
+}
+
+function readMetricsSettings(env: Env): MetricsSettings {
+  const token = env.METRICS_TOKEN === undefined || env.METRICS_TOKEN === '' ? null : env.METRICS_TOKEN;
+  if (token !== null && token.length < 16) throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters');
+  const port = env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? null : readInteger(env, 'METRICS_PORT', 0, 1, 65535);
+  return Object.freeze({ token, port, host: env.METRICS_HOST || '127.0.0.1' });
+}
+
 const DAY = 24 * 60 * 60;
 
 function readTokenSettings(env: Env): TokenSettings {
@@ -181,5 +207,8 @@ export function loadConfig(env: Env = process.env): Config {
     allowPrivateNetworkFetch: readBoolean(env, 'ALLOW_PRIVATE_NETWORK_FETCH', false),
     keyEncryptionSecret: readKeyEncryptionSecret(env, production),
     purgeIntervalSeconds: readInteger(env, 'PURGE_INTERVAL_SECONDS', 600, 10, 86400),
+    logLevel: readChoice(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+    metrics: readMetricsSettings(env),
+    shutdownTimeoutSeconds: readInteger(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 600),
   });
 }

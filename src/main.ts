@@ -2,9 +2,9 @@ import http from 'node:http';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase, type OpenDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
-import { createServer } from './server.ts';
+import { createMetricsApp, createServer } from './server.ts';
 import { purgeExpiredPayloads } from './oidc/adapter.ts';
-import { jsonLogger } from './http/errors.ts';
+import { createPinoLogger } from './http/logging.ts';
 import { systemClock } from './time.ts';
 
 function fail(message: string, code: number): never {
@@ -21,44 +21,60 @@ function readConfig(): Config {
   }
 }
 
-function listen(server: http.Server, config: Config): Promise<void> {
+function listen(server: http.Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
+    server.listen(port, host, () => resolve());
   });
 }
 
 const config = readConfig();
+const log = createPinoLogger(config.logLevel);
 let database: OpenDatabase;
 let server: http.Server;
+let metricsServer: http.Server | undefined;
 try {
-  database = openDatabase(config.databaseUrl);
+  database = openDatabase(config.databaseUrl, {
+    onPoolError: (err) => log({ level: 'warn', event: 'database_connection_lost', error: err.message }),
+  });
   const applied = await migrateToLatest(database.db);
-  if (applied.length) jsonLogger({ level: 'info', event: 'migrated', migrations: applied });
-  const { app } = await createServer({ config, db: database.db });
+  if (applied.length) log({ level: 'info', event: 'migrated', migrations: applied });
+  const { app, metrics } = await createServer({ config, db: database.db, pool: database.pool, log });
   server = http.createServer(app.callback());
-  await listen(server, config);
+  await listen(server, config.port, config.host);
+  if (config.metrics.port !== null) {
+    metricsServer = http.createServer(createMetricsApp(metrics).callback());
+    await listen(metricsServer, config.metrics.port, config.metrics.host);
+  }
 } catch (err) {
   fail(`could not start: ${err instanceof Error ? err.message : String(err)}`, 1);
 }
-jsonLogger({ level: 'info', event: 'listening', issuer: config.issuer, host: config.host, port: config.port });
+log({ level: 'info', event: 'listening', issuer: config.issuer, host: config.host, port: config.port, metricsPort: config.metrics.port });
 
+// Housekeeping: expired sessions, codes and tokens go in small batches off the request path.
 const purge = setInterval(() => {
-  purgeExpiredPayloads(database.db, systemClock).catch((err: Error) =>
-    jsonLogger({ level: 'error', event: 'purge_failed', error: err.message }),
-  );
+  purgeExpiredPayloads(database.db, systemClock)
+    .then((purged) => purged && log({ level: 'info', event: 'purged_expired', rows: purged }))
+    .catch((err: Error) => log({ level: 'warn', event: 'purge_failed', error: err.message }));
 }, config.purgeIntervalSeconds * 1000);
 purge.unref();
 
 function shutDown(signal: string) {
-  jsonLogger({ level: 'info', event: 'shutting_down', signal });
+  log({ level: 'info', event: 'shutting_down', signal });
   clearInterval(purge);
+  metricsServer?.close();
+  // Stop accepting connections; the callback runs once in-flight requests have finished.
   server.close(() => {
-    void database.close().then(() => process.exit(0));
+    void database.close().then(() => {
+      log({ level: 'info', event: 'stopped' });
+      process.exit(0);
+    });
   });
   server.closeIdleConnections();
-  // In-flight requests get ten seconds; then the process leaves regardless.
-  setTimeout(() => process.exit(1), 10_000).unref();
+  setTimeout(() => {
+    log({ level: 'warn', event: 'shutdown_timeout', seconds: config.shutdownTimeoutSeconds });
+    process.exit(1);
+  }, config.shutdownTimeoutSeconds * 1000).unref();
 }
 process.once('SIGTERM', () => shutDown('SIGTERM'));
 process.once('SIGINT', () => shutDown('SIGINT'));

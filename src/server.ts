@@ -1,9 +1,12 @@
 import Koa from 'koa';
+import Router from '@koa/router';
 import mount from 'koa-mount';
 import type { Kysely } from 'kysely';
+import type pg from 'pg';
 import type Provider from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Database } from './db/schema.ts';
+import { isDatabaseUnavailable } from './db/unavailable.ts';
 import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts';
 import { ensureProviderKeys } from './keys/keys.ts';
 import { resolveSecretBox } from './keys/secret-box.ts';
@@ -11,31 +14,44 @@ import { createProvider } from './oidc/provider.ts';
 import { createCsrf } from './interactions/csrf.ts';
 import { createPageRenderer } from './interactions/render.ts';
 import { createInteractionRouter } from './interactions/routes.ts';
-import { errorPages, jsonLogger, type Logger } from './http/errors.ts';
+import { errorPages } from './http/errors.ts';
+import { requestLogging, type Logger } from './http/logging.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { createStaticRouter } from './http/static-assets.ts';
+import { createHealthRouter } from './http/health.ts';
+import { createMetrics, type Metrics } from './http/metrics.ts';
 import { systemClock, type Clock } from './time.ts';
 
 export interface ServerDependencies {
   config: Config;
   db: Kysely<Database>;
+  log: Logger;
+  /** PostgreSQL's pool, for the metrics gauges. */
+  pool?: pg.Pool;
   clock?: Clock;
-  log?: Logger;
   hasher?: PasswordHasher;
 }
 
 export interface LatchkeyServer {
   app: Koa;
   provider: Provider;
+  metrics: Metrics;
 }
 
 /** Builds the Koa app on a migrated database. No side effects beyond creating missing keys. */
-export async function createServer({ config, db, clock = systemClock, log = jsonLogger, hasher }: ServerDependencies): Promise<LatchkeyServer> {
+export async function createServer({ config, db, log, pool, clock = systemClock, hasher }: ServerDependencies): Promise<LatchkeyServer> {
   const secretBox = resolveSecretBox(config, (message) => log({ level: 'warn', event: 'development_secret', message }));
   const keys = await ensureProviderKeys(db, secretBox);
   const renderPage = createPageRenderer({ cache: config.production });
   const provider = createProvider({ config, db, keys, secretBox, renderPage, clock });
-  provider.on('server_error', (_ctx, err) => log({ level: 'error', event: 'server_error', error: err.stack }));
+  const metrics = createMetrics({ pool });
+
+  provider.on('server_error', (ctx, err) => {
+    // The provider has answered 500 already; a database outage is turned into a 503 upstream.
+    if (isDatabaseUnavailable(err)) ctx.state.databaseUnavailable = true;
+    else log({ level: 'error', event: 'server_error', requestId: ctx.state.requestId, error: err.stack });
+  });
+  provider.on('grant.success', (ctx) => metrics.tokenIssued(String(ctx.oidc.params?.grant_type ?? 'unknown')));
   provider.on('backchannel.error', (_ctx, err, client) =>
     log({ level: 'warn', event: 'backchannel_logout_failed', clientId: client.clientId, error: err.message }),
   );
@@ -53,14 +69,29 @@ export async function createServer({ config, db, clock = systemClock, log = json
     hasher: hasher ?? createPasswordHasher(config.argon2),
     csrf: createCsrf(keys.cookie[0]!),
     renderPage,
+    onSignIn: metrics.signIn,
   });
-  const assets = createStaticRouter();
+  const operations = createHealthRouter(db, () => keys.signing.length > 0);
+  if (config.metrics.token) operations.get('/metrics', metrics.handler(config.metrics.token));
 
+  app.use(requestLogging(log));
+  app.use(metrics.middleware());
   app.use(securityHeaders({ https: new URL(config.issuer).protocol === 'https:' }));
   app.use(errorPages(renderPage, log));
-  app.use(assets.routes());
+  app.use(operations.routes());
+  app.use(createStaticRouter().routes());
   app.use(interactions.routes());
   app.use(interactions.allowedMethods());
   app.use(mount(provider));
-  return { app, provider };
+  return { app, provider, metrics };
+}
+
+/** The separate metrics listener (METRICS_PORT): /metrics only, no token. */
+export function createMetricsApp(metrics: Metrics): Koa {
+  const router = new Router();
+  router.get('/metrics', metrics.handler(null));
+  const app = new Koa();
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
 }

@@ -3,6 +3,12 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { tempDatabaseFile } from './helpers/server.ts';
+import { testDialect } from './helpers/database.ts';
+import { registerApp } from './helpers/admin.ts';
+import { runAdmin } from '../src/admin/cli.ts';
+import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
+import { findForm } from './helpers/browser.ts';
+import { PassThrough, Readable } from 'node:stream';
 
 function startWith(env: Record<string, string>) {
   return spawnSync(process.execPath, ['src/main.ts'], {
@@ -10,6 +16,26 @@ function startWith(env: Record<string, string>) {
     encoding: 'utf8',
     timeout: 20_000,
   });
+}
+
+/** Starts `node src/main.ts` and resolves once it logs that it listens. */
+async function spawnLatchkey(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['src/main.ts'], { env: { PATH: process.env.PATH, HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`did not start: ${stderr}`)), 20_000);
+    child.stdout.on('data', () => {
+      if (stdout.includes('"event":"listening"')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return { child, exited, output: () => stdout };
 }
 
 async function freePort(): Promise<number> {
@@ -20,7 +46,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe('start-up', () => {
+// These start real processes on SQLite files; once per suite run is enough.
+describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
   it.each([
     ['ISSUER', 'not-a-url', /ISSUER: must be an absolute http\(s\) URL/],
     ['ISSUER', 'ftp://example.com', /ISSUER: must use https/],
@@ -73,28 +100,52 @@ describe('start-up', () => {
 
   it('starts, serves discovery, and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['src/main.ts'], {
-      env: { PATH: process.env.PATH, DATABASE_URL: tempDatabaseFile(), PORT: String(port), HOST: '127.0.0.1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`did not start: ${stderr}`)), 20_000);
-      child.stdout.on('data', () => {
-        if (stdout.includes('"event":"listening"')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
+    const { child, exited } = await spawnLatchkey({ DATABASE_URL: tempDatabaseFile(), PORT: String(port) });
     const discovery = (await (await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`)).json()) as { issuer: string };
     expect(discovery.issuer).toBe(`http://localhost:${port}`);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+  });
+
+  it('finishes a request in flight on SIGTERM, refuses new connections, then exits', async () => {
+    const file = tempDatabaseFile();
+    // A slow password hash keeps the sign-in request in flight while the signal arrives.
+    const slow = { ARGON2_TIME_COST: '40' };
+    const app = await registerApp(file, REDIRECT_URI);
+    const stdout = new PassThrough();
+    const created = await runAdmin(['user', 'create', '--email', 'slow@example.com', '--password-stdin'], {
+      stdin: Readable.from([Buffer.from('correct horse battery staple\n')]),
+      stdout,
+      stderr: new PassThrough(),
+      env: { DATABASE_URL: file, ...slow },
+    });
+    expect(created).toBe(0);
+    const port = await freePort();
+    const issuer = `http://127.0.0.1:${port}`;
+    const { child, exited, output } = await spawnLatchkey({ DATABASE_URL: file, PORT: String(port), ISSUER: issuer, ...slow });
+
+    const rp = await RelyingParty.discover(issuer, app.clientId, app.clientSecret);
+    const browser = rp.newBrowser();
+    const login = await browser.page((await rp.authorizationRequest()).url);
+    const form = findForm(login, /\/login$/);
+    const target = new URL(form.action, login.url);
+    const inFlight = fetch(target, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: browser.cookieHeader(target), connection: 'close' },
+      body: new URLSearchParams({ ...form.fields, email: 'slow@example.com', password: 'correct horse battery staple' }),
+    }).then((response) => ({ response, answeredAt: Date.now() }));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    child.kill('SIGTERM');
+    const signalledAt = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await expect(fetch(`${issuer}/healthz`, { headers: { connection: 'close' } })).rejects.toThrow();
+
+    const { response, answeredAt } = await inFlight;
+    expect(answeredAt).toBeGreaterThan(signalledAt);
+    expect(response.status).toBe(303);
+    expect(await exited).toBe(0);
+    expect(output()).toContain('"event":"stopped"');
   });
 
   it('stops npm install on a Node older than 22.18, naming the version needed', () => {

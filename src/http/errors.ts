@@ -1,15 +1,10 @@
-import crypto from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { errors as oidcErrors } from 'oidc-provider';
 import { errorPageFor } from '../oidc/error-pages.ts';
 import type { RenderPage } from '../interactions/render.ts';
+import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { HttpError } from './http-error.ts';
-
-export type Logger = (entry: Record<string, unknown>) => void;
-
-export const jsonLogger: Logger = (entry) => {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
-};
+import type { Logger } from './logging.ts';
 
 interface Shown {
   status: number;
@@ -17,6 +12,15 @@ interface Shown {
   message: string;
   headers: Record<string, string>;
 }
+
+const RETRY_AFTER_SECONDS = '5';
+
+const unavailable: Shown = {
+  status: 503,
+  title: 'Temporarily unavailable',
+  message: 'Latchkey cannot reach its database right now. Please try again in a moment.',
+  headers: { 'Retry-After': RETRY_AFTER_SECONDS },
+};
 
 function describe(err: unknown): Shown | null {
   if (err instanceof HttpError) return { status: err.status, title: err.title, message: err.message, headers: err.headers };
@@ -27,6 +31,7 @@ function describe(err: unknown): Shown | null {
     const page = errorPageFor(err.error, err.error_description);
     return { status: err.status, ...page, headers: {} };
   }
+  if (isDatabaseUnavailable(err)) return unavailable;
   // http-errors raised by Koa and the router (405, 413, …) carry `expose` for client errors.
   const e = err as { status?: number; expose?: boolean; message?: string; headers?: Record<string, string> };
   if (e && typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose) {
@@ -35,24 +40,32 @@ function describe(err: unknown): Shown | null {
   return null;
 }
 
+function wantsJson(ctx: Context): boolean {
+  return ctx.accepts('html', 'json') === 'json' || (ctx.method === 'POST' && !ctx.path.startsWith('/interaction'));
+}
+
 /**
  * Every error raised by our routes ends here: known ones become a page with their status,
- * anything else is logged with a request id and shown only as that id, never as a stack.
+ * anything else is logged with the request id and shown only as that id, never as a stack.
+ * A database outage is a 503 with Retry-After, from our routes and from the provider's alike
+ * (the provider answers 500 itself and reports the cause through `server_error`, which marks
+ * ctx.state.databaseUnavailable).
  */
 export function errorPages(renderPage: RenderPage, log: Logger) {
   return async (ctx: Context, next: Next) => {
-    const requestId = crypto.randomUUID();
-    ctx.state.requestId = requestId;
-    ctx.set('X-Request-Id', requestId);
+    const requestId = ctx.state.requestId as string;
     try {
       await next();
+      if (ctx.state.databaseUnavailable) throw Object.assign(new Error('database unavailable'), { code: 'ECONNREFUSED' });
       if (ctx.status === 404 && ctx.body == null && !ctx.headerSent) {
         throw new HttpError(404, 'Page not found', 'There is nothing at this address.');
       }
     } catch (err) {
       const shown = describe(err);
       if (!shown) {
-        log({ level: 'error', requestId, method: ctx.method, path: ctx.path, error: err instanceof Error ? err.stack : String(err) });
+        log({ level: 'error', event: 'unhandled_error', requestId, method: ctx.method, path: ctx.path, error: err instanceof Error ? err.stack : String(err) });
+      } else if (shown.status === 503) {
+        log({ level: 'warn', event: 'database_unavailable', requestId, path: ctx.path, error: err instanceof Error ? err.message : String(err) });
       }
       const page = shown ?? {
         status: 500,
@@ -64,6 +77,10 @@ export function errorPages(renderPage: RenderPage, log: Logger) {
       ctx.status = page.status;
       ctx.set(page.headers);
       ctx.set('Cache-Control', 'no-store');
+      if (page.status === 503 && wantsJson(ctx)) {
+        ctx.body = { error: 'temporarily_unavailable', error_description: page.message };
+        return;
+      }
       ctx.type = 'html';
       ctx.body = await renderPage('error', {
         title: page.title,

@@ -18,6 +18,7 @@ export interface InteractionDependencies {
   hasher: PasswordHasher;
   csrf: Csrf;
   renderPage: RenderPage;
+  onSignIn(outcome: 'success' | 'failure'): void;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -25,7 +26,7 @@ type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 const SIGN_IN_FAILED = 'The email or password is not correct.';
 
 /** Login, consent and abort: the pages oidc-provider sends the browser to when it needs the user. */
-export function createInteractionRouter({ provider, db, hasher, csrf, renderPage }: InteractionDependencies): Router {
+export function createInteractionRouter({ provider, db, hasher, csrf, renderPage, onSignIn }: InteractionDependencies): Router {
   const router = new Router();
 
   router.use('/interaction', async (ctx, next) => {
@@ -114,6 +115,7 @@ export function createInteractionRouter({ provider, db, hasher, csrf, renderPage
     const details = await loadInteraction(ctx, 'login');
     const email = (form.email ?? '').slice(0, 254);
     const user = await verifyCredentials(db, hasher, email, form.password ?? '');
+    onSignIn(user ? 'success' : 'failure');
     if (!user) return renderLogin(ctx, details, { email, error: SIGN_IN_FAILED });
     await finish(ctx, { login: { accountId: user.id, amr: ['pwd'] } }, false);
   });

@@ -38,7 +38,8 @@ export class Browser {
     this.stopAt = stopAt;
   }
 
-  private cookieHeader(url: URL): string {
+  /** The Cookie header this browser would send to the URL. */
+  cookieHeader(url: URL): string {
     // RFC 6265 §5.1.4 path-match.
     const matches = (cookiePath: string) =>
       url.pathname === cookiePath ||

@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config.ts';
 import { openDatabase, type OpenDatabase } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { createServer } from '../../src/server.ts';
-import type { Logger } from '../../src/http/errors.ts';
+import type { Logger } from '../../src/http/logging.ts';
 import type { PasswordHasher } from '../../src/accounts/passwords.ts';
 import { createTestDatabase, testEnv, type TestDatabase } from './database.ts';
 
@@ -37,18 +37,18 @@ export async function startLatchkey(
   const owned: TestDatabase | undefined = options.databaseUrl ? undefined : await createTestDatabase();
   const databaseUrl = options.databaseUrl ?? owned!.url;
   const logs: Record<string, unknown>[] = [];
+  let database: OpenDatabase;
   const log: Logger = (entry) => logs.push(entry);
   let port = 0;
   let httpServer: http.Server;
-  let database: OpenDatabase;
 
   async function start() {
     httpServer = http.createServer();
     port = await listen(httpServer, port);
     const config = loadConfig({ ...options.env, ...testEnv(databaseUrl), ISSUER: options.issuer ?? `http://127.0.0.1:${port}` });
-    database = openDatabase(databaseUrl);
+    database = openDatabase(databaseUrl, { onPoolError: (err) => log({ level: 'warn', event: 'database_connection_lost', error: err.message }) });
     await migrateToLatest(database.db);
-    const { app } = await createServer({ config, db: database.db, log, hasher: options.hasher });
+    const { app } = await createServer({ config, db: database.db, pool: database.pool, log, hasher: options.hasher });
     httpServer.on('request', app.callback());
   }
 
