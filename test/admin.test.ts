@@ -1,4 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openDatabase } from '../src/db/database.ts';
+import { testDialect } from './helpers/database.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startLatchkey, type RunningServer } from './helpers/server.ts';
@@ -215,6 +220,41 @@ describe('admin: roles', () => {
     await refused(['role', 'assign', 'viewer', '--user', 'nobody@example.com'], /no user with email/);
     await refused(['role', 'assign', 'viewer'], /--user EMAIL or --client ID is required/);
     await refused(['role', 'revoke', 'ghost', '--user', 'roleless@example.com'], /no role named ghost/);
+  });
+});
+
+describe('admin: database', () => {
+  it('reports migrations as applied and has nothing left to migrate', async () => {
+    const status = await admin(file, ['db', 'status', '--json']);
+    expect(status.code).toBe(0);
+    const migrations = status.json<{ name: string; applied: boolean }[]>();
+    expect(migrations.map((m) => m.name)).toContain('0001_initial');
+    expect(migrations.every((m) => m.applied)).toBe(true);
+    const migrate = await admin(file, ['db', 'migrate']);
+    expect(migrate.code).toBe(0);
+    expect(migrate.stdout.trim()).toBe('database is up to date');
+  });
+
+  it('backs SQLite up online into a new file, and points PostgreSQL to pg_dump', async () => {
+    await registerUser(file, 'backed-up@example.com');
+    const target = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-backup-')), 'copy.sqlite');
+    const result = await admin(file, ['db', 'backup', target]);
+    if (testDialect === 'postgres') {
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/pg_dump/);
+      return;
+    }
+    expect(result.code, result.stderr).toBe(0);
+    const copy = openDatabase(target);
+    try {
+      const row = await copy.db.selectFrom('users').select('email').where('email', '=', 'backed-up@example.com').executeTakeFirst();
+      expect(row?.email).toBe('backed-up@example.com');
+    } finally {
+      await copy.close();
+    }
+    const again = await admin(file, ['db', 'backup', target]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already exists/);
   });
 });
 

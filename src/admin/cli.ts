@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Kysely } from 'kysely';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
-import { openDatabase } from '../db/database.ts';
+import { openDatabase, type OpenDatabase } from '../db/database.ts';
 import { migrateToLatest } from '../db/migrate.ts';
 import type { Database } from '../db/schema.ts';
 import { DomainError } from '../errors.ts';
@@ -15,6 +15,7 @@ import { apiCommands } from './api-commands.ts';
 
 export interface CommandContext {
   db: Kysely<Database>;
+  database: OpenDatabase;
   config: Config;
   io: AdminIo;
   values: Record<string, string | boolean | string[] | undefined>;
@@ -122,6 +123,7 @@ export async function runAdmin(argv: string[], io: AdminIo): Promise<number> {
     if (command.migrate !== false) await migrateToLatest(database.db);
     await command.run({
       db: database.db,
+      database,
       config,
       io,
       values: parsed.values as CommandContext['values'],

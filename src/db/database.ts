@@ -12,6 +12,8 @@ export interface OpenDatabase {
   dialect: Dialect;
   /** PostgreSQL only: the connection pool, for its gauges. */
   pool?: pg.Pool;
+  /** SQLite only: the connection, for online backups. */
+  sqlite?: SQLite.Database;
   close(): Promise<void>;
 }
 
@@ -29,7 +31,7 @@ function openSqlite(file: string): OpenDatabase {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
+  return { db, dialect: 'sqlite', sqlite, close: () => db.destroy() };
 }
 
 export interface OpenOptions {
