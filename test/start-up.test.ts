@@ -98,11 +98,16 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
     expect(result.stderr.trim()).toMatch(/^latchkey: could not start: .*EADDRINUSE/);
   });
 
-  it('starts, serves discovery, and stops cleanly on SIGTERM', async () => {
+  it('starts, serves discovery and metrics on their own port, and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
-    const { child, exited } = await spawnLatchkey({ DATABASE_URL: tempDatabaseFile(), PORT: String(port) });
+    const metricsPort = await freePort();
+    const { child, exited } = await spawnLatchkey({ DATABASE_URL: tempDatabaseFile(), PORT: String(port), METRICS_PORT: String(metricsPort) });
     const discovery = (await (await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`)).json()) as { issuer: string };
     expect(discovery.issuer).toBe(`http://localhost:${port}`);
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/latchkey_http_requests_total\{route="discovery",method="GET",status="200"\} 1/);
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });
