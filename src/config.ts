@@ -41,9 +41,24 @@ export interface Config {
   /** How often expired provider rows are purged, in seconds. */
   purgeIntervalSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  throttling: ThrottleSettings;
+  auditRetentionDays: number;
   metrics: MetricsSettings;
   /** How long in-flight requests may take to finish after SIGTERM. */
   shutdownTimeoutSeconds: number;
+}
+
+/** Brute-force defence: growing delays, never a permanent lockout an attacker could use. */
+export interface ThrottleSettings {
+  /** Consecutive failures on one account before it is slowed down. */
+  accountThreshold: number;
+  /** Failures from one client address, across accounts, before it is slowed down. */
+  ipThreshold: number;
+  /** The first delay; each further failure doubles it. */
+  baseDelaySeconds: number;
+  maxDelaySeconds: number;
+  /** Failures older than this are forgotten. */
+  windowSeconds: number;
 }
 
 export interface MetricsSettings {
@@ -208,6 +223,14 @@ export function loadConfig(env: Env = process.env): Config {
     keyEncryptionSecret: readKeyEncryptionSecret(env, production),
     purgeIntervalSeconds: readInteger(env, 'PURGE_INTERVAL_SECONDS', 600, 10, 86400),
     logLevel: readChoice(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+    throttling: Object.freeze({
+      accountThreshold: readInteger(env, 'THROTTLE_ACCOUNT_THRESHOLD', 5, 1, 1000),
+      ipThreshold: readInteger(env, 'THROTTLE_IP_THRESHOLD', 20, 1, 100000),
+      baseDelaySeconds: readInteger(env, 'THROTTLE_BASE_DELAY_SECONDS', 30, 1, 3600),
+      maxDelaySeconds: readInteger(env, 'THROTTLE_MAX_DELAY_SECONDS', 15 * 60, 1, 86400),
+      windowSeconds: readInteger(env, 'THROTTLE_WINDOW_SECONDS', 60 * 60, 60, 7 * 86400),
+    }),
+    auditRetentionDays: readInteger(env, 'AUDIT_RETENTION_DAYS', 90, 1, 3650),
     metrics: readMetricsSettings(env),
     shutdownTimeoutSeconds: readInteger(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 600),
   });

@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase, type OpenDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { createMetricsApp, createServer } from './server.ts';
-import { purgeExpiredPayloads } from './oidc/adapter.ts';
+import { runHousekeeping } from './housekeeping.ts';
 import { createPinoLogger } from './http/logging.ts';
 import { systemClock } from './time.ts';
 
@@ -51,11 +51,10 @@ try {
 }
 log({ level: 'info', event: 'listening', issuer: config.issuer, host: config.host, port: config.port, metricsPort: config.metrics.port });
 
-// Housekeeping: expired sessions, codes and tokens go in small batches off the request path.
 const purge = setInterval(() => {
-  purgeExpiredPayloads(database.db, systemClock)
-    .then((purged) => purged && log({ level: 'info', event: 'purged_expired', rows: purged }))
-    .catch((err: Error) => log({ level: 'warn', event: 'purge_failed', error: err.message }));
+  runHousekeeping(database.db, config, systemClock)
+    .then((result) => log({ level: 'info', event: 'housekeeping', ...result }))
+    .catch((err: Error) => log({ level: 'warn', event: 'housekeeping_failed', error: err.message }));
 }, config.purgeIntervalSeconds * 1000);
 purge.unref();
 

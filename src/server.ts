@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import mount from 'koa-mount';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
-import type Provider from 'oidc-provider';
+import Provider from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Database } from './db/schema.ts';
 import { isDatabaseUnavailable } from './db/unavailable.ts';
@@ -21,6 +21,7 @@ import { createStaticRouter } from './http/static-assets.ts';
 import { createHealthRouter } from './http/health.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { systemClock, type Clock } from './time.ts';
+import { recordAudit, type AuditEvent } from './audit/audit.ts';
 
 export interface ServerDependencies {
   config: Config;
@@ -52,6 +53,26 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
     else log({ level: 'error', event: 'server_error', requestId: ctx.state.requestId, error: err.stack });
   });
   provider.on('grant.success', (ctx) => metrics.tokenIssued(String(ctx.oidc.params?.grant_type ?? 'unknown')));
+
+  const audit = (event: AuditEvent) => recordAudit(db, event, clock.now());
+  // Provider events are not awaited by the provider; a failed audit write is logged.
+  const auditLater = (event: AuditEvent) => {
+    audit(event).catch((err: Error) => log({ level: 'error', event: 'audit_write_failed', audit: event.event, error: err.message }));
+  };
+  provider.on('end_session.success', (ctx) =>
+    auditLater({ event: 'logout', outcome: 'success', userId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip }),
+  );
+  provider.on('grant.revoked', (ctx, grantId) =>
+    auditLater({ event: 'grant.revoked', outcome: 'success', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, details: { grantId, route: ctx.oidc?.route } }),
+  );
+  // Tokens are also destroyed on rotation and expiry; only the revocation endpoint is audited.
+  const auditRevocation = (type: string, token: { accountId?: string; clientId?: string }) => {
+    const ctx = Provider.ctx;
+    if (ctx?.oidc?.route !== 'revocation') return;
+    auditLater({ event: 'token.revoked', outcome: 'success', userId: token.accountId, clientId: token.clientId, ip: ctx.ip, details: { type } });
+  };
+  provider.on('access_token.destroyed', (token) => auditRevocation('access_token', token));
+  provider.on('refresh_token.destroyed', (token) => auditRevocation('refresh_token', token));
   provider.on('backchannel.error', (_ctx, err, client) =>
     log({ level: 'warn', event: 'backchannel_logout_failed', clientId: client.clientId, error: err.message }),
   );
@@ -70,6 +91,9 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
     csrf: createCsrf(keys.cookie[0]!),
     renderPage,
     onSignIn: metrics.signIn,
+    audit,
+    throttling: config.throttling,
+    clock,
   });
   const operations = createHealthRouter(db, () => keys.signing.length > 0);
   if (config.metrics.token) operations.get('/metrics', metrics.handler(config.metrics.token));

@@ -3,6 +3,7 @@ import * as initial from './0001_initial.ts';
 import * as apis from './0002_apis.ts';
 import * as sealedClientSecrets from './0003_sealed_client_secrets.ts';
 import * as rbac from './0004_rbac.ts';
+import * as security from './0005_security.ts';
 
 /** Append-only: a landed migration is never edited; a change is a new entry. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '0002_apis': apis,
   '0003_sealed_client_secrets': sealedClientSecrets,
   '0004_rbac': rbac,
+  '0005_security': security,
 };

@@ -27,6 +27,7 @@ function requiredScope(values: Record<string, unknown>): string {
 export const apiCommands: CommandGroup = {
   create: {
     summary: 'register an API (resource server) that access tokens can be issued for',
+    changes: true,
     usage: '--identifier URL --name NAME [--scope SCOPE …] [--access-token-ttl SECONDS] [--json]',
     options: {
       identifier: { type: 'string' },
@@ -70,6 +71,7 @@ export const apiCommands: CommandGroup = {
   },
   delete: {
     summary: 'delete an API; no new tokens are issued for it',
+    changes: true,
     usage: 'IDENTIFIER [--json]',
     options: {},
     positionals: 1,
@@ -80,6 +82,7 @@ export const apiCommands: CommandGroup = {
   },
   'add-scope': {
     summary: 'add a scope (permission) to an API',
+    changes: true,
     usage: 'IDENTIFIER --scope SCOPE [--description TEXT] [--json]',
     options: { scope: { type: 'string' }, description: { type: 'string' } },
     positionals: 1,
@@ -90,6 +93,7 @@ export const apiCommands: CommandGroup = {
   },
   'remove-scope': {
     summary: 'remove a scope from an API',
+    changes: true,
     usage: 'IDENTIFIER --scope SCOPE [--json]',
     options: { scope: { type: 'string' } },
     positionals: 1,

@@ -12,6 +12,9 @@ import { userCommands } from './user-commands.ts';
 import { roleCommands } from './role-commands.ts';
 import { dbCommands } from './db-commands.ts';
 import { apiCommands } from './api-commands.ts';
+import { auditCommands } from './audit-commands.ts';
+import os from 'node:os';
+import { recordAudit } from '../audit/audit.ts';
 
 export interface CommandContext {
   db: Kysely<Database>;
@@ -34,6 +37,8 @@ export interface Command {
   positionals?: number;
   /** Whether the database must be migrated before the command (all but `db` commands). */
   migrate?: boolean;
+  /** Whether it changes anything, and so belongs in the audit trail. */
+  changes?: boolean;
   run(ctx: CommandContext): Promise<void>;
 }
 
@@ -44,8 +49,21 @@ const groups: Record<string, CommandGroup> = {
   user: userCommands,
   role: roleCommands,
   api: apiCommands,
+  audit: auditCommands,
   db: dbCommands,
 };
+
+/** Groups that run a command when given none: `admin audit --user …` is `admin audit list --user …`. */
+const defaultCommands: Record<string, string> = { audit: 'list' };
+
+/** Who ran the script and from where, for the audit trail. */
+function operator(): string {
+  try {
+    return `${os.userInfo().username}@${os.hostname()}`;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}@${os.hostname()}`;
+  }
+}
 
 function overview(): string {
   const lines = ['Usage: npm run --silent admin -- <group> <command> [options]', '', 'Commands:'];
@@ -66,7 +84,9 @@ function commandHelp(group: string, name: string, command: Command): string {
 /** Runs one admin command; returns the process exit code. */
 export async function runAdmin(argv: string[], io: AdminIo): Promise<number> {
   const say = (stream: NodeJS.WritableStream, text: string) => stream.write(`${text}\n`);
-  const [groupName, commandName, ...rest] = argv;
+  const [groupName, ...afterGroup] = argv;
+  const implied = groupName ? defaultCommands[groupName] : undefined;
+  const [commandName, ...rest] = implied && (afterGroup.length === 0 || afterGroup[0]!.startsWith('-')) ? [implied, ...afterGroup] : afterGroup;
   if (!groupName || groupName === '--help' || groupName === '-h' || groupName === 'help') {
     say(io.stdout, overview());
     return groupName ? 0 : 2;
@@ -119,6 +139,18 @@ export async function runAdmin(argv: string[], io: AdminIo): Promise<number> {
   const json = parsed.values.json === true;
   const database = openDatabase(config.databaseUrl);
   let box: SecretBox | undefined;
+  // Options as given, for the audit trail: no command takes a secret as an argument.
+  const audited = async (outcome: 'success' | 'failure', reason?: string) => {
+    if (!command.changes) return;
+    const { json: _json, help: _help, ...options } = parsed.values;
+    await recordAudit(database.db, {
+      event: `admin.${groupName}.${commandName}`,
+      outcome,
+      reason,
+      actor: operator(),
+      details: { arguments: parsed.positionals, options },
+    });
+  };
   try {
     if (command.migrate !== false) await migrateToLatest(database.db);
     await command.run({
@@ -134,10 +166,12 @@ export async function runAdmin(argv: string[], io: AdminIo): Promise<number> {
         say(io.stdout, json ? JSON.stringify(data, null, 2) : Array.isArray(human) ? human.join('\n') : human);
       },
     });
+    await audited('success');
     return 0;
   } catch (err) {
     if (err instanceof DomainError || err instanceof UsageError) {
       say(io.stderr, `error: ${err.message}`);
+      await audited('failure', err.message).catch(() => {});
       return err instanceof UsageError ? 2 : 1;
     }
     say(io.stderr, `error: ${err instanceof Error ? err.message : String(err)}`);

@@ -24,6 +24,7 @@ function describeClient(client: Client): string[] {
 export const clientCommands: CommandGroup = {
   create: {
     summary: 'register an application; prints its client id and, once, its secret',
+    changes: true,
     usage:
       '--name NAME --redirect-uri URI [--redirect-uri URI …] [--post-logout-redirect-uri URI …] ' +
       '[--grant-type authorization_code|refresh_token|client_credentials|device_code …] [--public | --service] [--scope "…"] ' +
@@ -92,6 +93,7 @@ export const clientCommands: CommandGroup = {
   },
   delete: {
     summary: 'delete an application; its tokens stop working',
+    changes: true,
     usage: 'CLIENT_ID [--json]',
     options: {},
     positionals: 1,
@@ -102,6 +104,7 @@ export const clientCommands: CommandGroup = {
   },
   'rotate-secret': {
     summary: 'replace a confidential client\'s secret; prints the new one once',
+    changes: true,
     usage: 'CLIENT_ID [--json]',
     options: {},
     positionals: 1,

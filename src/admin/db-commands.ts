@@ -6,6 +6,7 @@ import { migrateToLatest, migrationStatus } from '../db/migrate.ts';
 export const dbCommands: CommandGroup = {
   migrate: {
     summary: 'apply pending database migrations',
+    changes: true,
     usage: '[--json]',
     options: {},
     migrate: false,

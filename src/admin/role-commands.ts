@@ -54,6 +54,7 @@ async function describeRole(db: Kysely<Database>, name: string) {
 export const roleCommands: CommandGroup = {
   create: {
     summary: 'create a role',
+    changes: true,
     usage: 'NAME [--description TEXT] [--json]',
     options: { description: { type: 'string' } },
     positionals: 1,
@@ -86,6 +87,7 @@ export const roleCommands: CommandGroup = {
   },
   delete: {
     summary: 'delete a role; everyone who had it loses its permissions',
+    changes: true,
     usage: 'NAME [--json]',
     options: {},
     positionals: 1,
@@ -96,6 +98,7 @@ export const roleCommands: CommandGroup = {
   },
   grant: {
     summary: 'let a role use scopes (permissions) of an API',
+    changes: true,
     usage: 'NAME --api IDENTIFIER --permission SCOPE [--permission SCOPE …] [--json]',
     options: { api: { type: 'string' }, permission: { type: 'string', multiple: true } },
     positionals: 1,
@@ -110,6 +113,7 @@ export const roleCommands: CommandGroup = {
   },
   ungrant: {
     summary: 'take scopes (permissions) of an API away from a role',
+    changes: true,
     usage: 'NAME --api IDENTIFIER --permission SCOPE [--permission SCOPE …] [--json]',
     options: { api: { type: 'string' }, permission: { type: 'string', multiple: true } },
     positionals: 1,
@@ -123,6 +127,7 @@ export const roleCommands: CommandGroup = {
   },
   assign: {
     summary: 'give a role to a person or a service client',
+    changes: true,
     usage: 'NAME (--user EMAIL | --client ID) [--json]',
     options: { user: { type: 'string' }, client: { type: 'string' } },
     positionals: 1,
@@ -136,6 +141,7 @@ export const roleCommands: CommandGroup = {
   },
   revoke: {
     summary: 'take a role away from a person or a service client',
+    changes: true,
     usage: 'NAME (--user EMAIL | --client ID) [--json]',
     options: { user: { type: 'string' }, client: { type: 'string' } },
     positionals: 1,

@@ -39,6 +39,7 @@ const emailArg = (ctx: CommandContext) => ctx.positionals[0] ?? (ctx.values.emai
 export const userCommands: CommandGroup = {
   create: {
     summary: 'add a person; the password is asked for, or read from stdin with --password-stdin',
+    changes: true,
     usage: '--email EMAIL [--name NAME] [--role ROLE …] [--email-verified] [--password-stdin] [--json]',
     options: {
       email: { type: 'string' },
@@ -89,6 +90,7 @@ export const userCommands: CommandGroup = {
   },
   disable: {
     summary: 'stop a person from signing in; their sessions and refresh tokens stop working',
+    changes: true,
     usage: 'EMAIL [--json]',
     options: {},
     positionals: 1,
@@ -99,6 +101,7 @@ export const userCommands: CommandGroup = {
   },
   enable: {
     summary: 'let a disabled person sign in again',
+    changes: true,
     usage: 'EMAIL [--json]',
     options: {},
     positionals: 1,
@@ -109,6 +112,7 @@ export const userCommands: CommandGroup = {
   },
   'sign-out': {
     summary: 'end every session of a person and revoke every grant and token issued to them',
+    changes: true,
     usage: 'EMAIL [--json]',
     options: {},
     positionals: 1,
@@ -120,6 +124,7 @@ export const userCommands: CommandGroup = {
   },
   'set-password': {
     summary: 'set a new password; asked for, or read from stdin with --password-stdin',
+    changes: true,
     usage: 'EMAIL [--password-stdin] [--json]',
     options: { 'password-stdin': { type: 'boolean' } },
     positionals: 1,

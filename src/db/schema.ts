@@ -13,6 +13,8 @@ export interface Database {
   api_scopes: ApiScopeTable;
   role_permissions: RolePermissionTable;
   client_roles: ClientRoleTable;
+  sign_in_throttles: SignInThrottleTable;
+  audit_events: AuditEventTable;
 }
 
 /** What oidc-provider persists (sessions, grants, codes, tokens, interactions, …) keyed by model and id. */
@@ -114,4 +116,28 @@ export interface ClientRoleTable {
   client_id: string;
   role_id: string;
   created_at: string;
+}
+
+/** Failed sign-ins counted under a key: `account:<email>` or `ip:<address>`. */
+export interface SignInThrottleTable {
+  key: string;
+  failures: number;
+  last_failure_at: number;
+  blocked_until: number | null;
+}
+
+/** A security event: who did what, when, from where, and how it ended. */
+export interface AuditEventTable {
+  id: string;
+  at: string;
+  event: string;
+  outcome: string;
+  reason: string | null;
+  /** Who acted: a user id for sign-ins, `user@host` for the admin script. */
+  actor: string | null;
+  user_id: string | null;
+  email: string | null;
+  client_id: string | null;
+  ip: string | null;
+  details: string | null;
 }

@@ -9,6 +9,10 @@ import { readForm } from '../http/form-body.ts';
 import { HttpError } from '../http/http-error.ts';
 import { scopeDescriptions } from '../oidc/scopes.ts';
 import { findApiByIdentifier } from '../apis/apis.ts';
+import type { ThrottleSettings } from '../config.ts';
+import { accountKey, addressKey, blockedUntil, clearFailures, recordFailure } from '../accounts/throttling.ts';
+import type { AuditEvent } from '../audit/audit.ts';
+import { epochSeconds, type Clock } from '../time.ts';
 import type { Csrf } from './csrf.ts';
 import type { RenderPage } from './render.ts';
 
@@ -19,6 +23,9 @@ export interface InteractionDependencies {
   csrf: Csrf;
   renderPage: RenderPage;
   onSignIn(outcome: 'success' | 'failure'): void;
+  audit(event: AuditEvent): Promise<void>;
+  throttling: ThrottleSettings;
+  clock: Clock;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -26,7 +33,8 @@ type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 const SIGN_IN_FAILED = 'The email or password is not correct.';
 
 /** Login, consent and abort: the pages oidc-provider sends the browser to when it needs the user. */
-export function createInteractionRouter({ provider, db, hasher, csrf, renderPage, onSignIn }: InteractionDependencies): Router {
+export function createInteractionRouter(deps: InteractionDependencies): Router {
+  const { provider, db, hasher, csrf, renderPage, onSignIn, audit, throttling, clock } = deps;
   const router = new Router();
 
   router.use('/interaction', async (ctx, next) => {
@@ -73,6 +81,11 @@ export function createInteractionRouter({ provider, db, hasher, csrf, renderPage
     return items;
   }
 
+  function retryAfterMessage(seconds: number): string {
+    const minutes = Math.ceil(seconds / 60);
+    return `Too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+  }
+
   async function renderLogin(ctx: Context, details: Details, extra: { email?: string; error?: string } = {}) {
     ctx.type = 'html';
     ctx.body = await renderPage('login', {
@@ -114,10 +127,44 @@ export function createInteractionRouter({ provider, db, hasher, csrf, renderPage
     const form = await readCheckedForm(ctx);
     const details = await loadInteraction(ctx, 'login');
     const email = (form.email ?? '').slice(0, 254);
-    const user = await verifyCredentials(db, hasher, email, form.password ?? '');
-    onSignIn(user ? 'success' : 'failure');
-    if (!user) return renderLogin(ctx, details, { email, error: SIGN_IN_FAILED });
-    await finish(ctx, { login: { accountId: user.id, amr: ['pwd'] } }, false);
+    const clientId = String(details.params.client_id);
+    const keys = { account: accountKey(email), address: addressKey(ctx.ip) };
+    const now = epochSeconds(clock);
+
+    // A throttled account or address is refused before any password work is spent on it.
+    const until = await blockedUntil(db, [keys.account, keys.address], now);
+    if (until !== null) {
+      onSignIn('failure');
+      await audit({ event: 'sign_in', outcome: 'failure', reason: 'throttled', email, clientId, ip: ctx.ip });
+      ctx.status = 429;
+      ctx.set('Retry-After', String(until - now));
+      return renderLogin(ctx, details, { email, error: retryAfterMessage(until - now) });
+    }
+
+    const check = await verifyCredentials(db, hasher, email, form.password ?? '');
+    if (!check.user) {
+      onSignIn('failure');
+      const [accountBlock, addressBlock] = await Promise.all([
+        recordFailure(db, keys.account, throttling.accountThreshold, throttling, now),
+        recordFailure(db, keys.address, throttling.ipThreshold, throttling, now),
+      ]);
+      await audit({ event: 'sign_in', outcome: 'failure', reason: check.failure, email, clientId, ip: ctx.ip });
+      if (accountBlock !== null || addressBlock !== null) {
+        await audit({
+          event: 'sign_in.throttled',
+          outcome: 'failure',
+          reason: accountBlock !== null ? 'account' : 'address',
+          email,
+          ip: ctx.ip,
+          details: { until: new Date(Math.max(accountBlock ?? 0, addressBlock ?? 0) * 1000).toISOString() },
+        });
+      }
+      return renderLogin(ctx, details, { email, error: SIGN_IN_FAILED });
+    }
+    onSignIn('success');
+    await clearFailures(db, keys.account);
+    await audit({ event: 'sign_in', outcome: 'success', userId: check.user.id, email: check.user.email, clientId, ip: ctx.ip });
+    await finish(ctx, { login: { accountId: check.user.id, amr: ['pwd'] } }, false);
   });
 
   router.post('/interaction/:uid/confirm', async (ctx) => {
@@ -138,12 +185,27 @@ export function createInteractionRouter({ provider, db, hasher, csrf, renderPage
       grant.addResourceScope(indicator, scopes.join(' '));
     }
     const grantId = await grant.save();
+    await audit({
+      event: 'consent.granted',
+      outcome: 'success',
+      userId: session.accountId,
+      clientId: String(params.client_id),
+      ip: ctx.ip,
+      details: { scope: missingScope ?? [], resources: missingResources ?? {} },
+    });
     await finish(ctx, { consent: details.grantId ? {} : { grantId } }, true);
   });
 
   router.post('/interaction/:uid/abort', async (ctx) => {
     await readCheckedForm(ctx);
-    await loadInteraction(ctx);
+    const details = await loadInteraction(ctx);
+    await audit({
+      event: details.prompt.name === 'consent' ? 'consent.denied' : 'sign_in.cancelled',
+      outcome: 'failure',
+      userId: details.session?.accountId,
+      clientId: String(details.params.client_id),
+      ip: ctx.ip,
+    });
     await finish(ctx, { error: 'access_denied', error_description: 'The user denied the request' }, false);
   });
 

@@ -1,0 +1,65 @@
+import crypto from 'node:crypto';
+import type { Kysely, Selectable } from 'kysely';
+import type { AuditEventTable, Database } from '../db/schema.ts';
+
+export interface AuditEvent {
+  event: string;
+  outcome: 'success' | 'failure';
+  reason?: string;
+  actor?: string;
+  userId?: string;
+  email?: string;
+  clientId?: string;
+  ip?: string;
+  /** Identifiers and names only; never a secret, token, code or password. */
+  details?: Record<string, unknown>;
+}
+
+export type AuditRow = Selectable<AuditEventTable>;
+
+export async function recordAudit(db: Kysely<Database>, e: AuditEvent, at: Date = new Date()): Promise<void> {
+  await db
+    .insertInto('audit_events')
+    .values({
+      id: crypto.randomUUID(),
+      at: at.toISOString(),
+      event: e.event,
+      outcome: e.outcome,
+      reason: e.reason ?? null,
+      actor: e.actor ?? null,
+      user_id: e.userId ?? null,
+      email: e.email ?? null,
+      client_id: e.clientId ?? null,
+      ip: e.ip ?? null,
+      details: e.details ? JSON.stringify(e.details) : null,
+    })
+    .execute();
+}
+
+export interface AuditQuery {
+  email?: string;
+  userId?: string;
+  since?: Date;
+  limit?: number;
+}
+
+export async function listAudit(db: Kysely<Database>, query: AuditQuery): Promise<AuditRow[]> {
+  let q = db.selectFrom('audit_events').selectAll();
+  if (query.since) q = q.where('at', '>=', query.since.toISOString());
+  if (query.email || query.userId) {
+    q = q.where((eb) =>
+      eb.or([
+        ...(query.email ? [eb('email', '=', query.email)] : []),
+        ...(query.userId ? [eb('user_id', '=', query.userId)] : []),
+      ]),
+    );
+  }
+  return q.orderBy('at', 'desc').orderBy('id').limit(query.limit ?? 1000).execute();
+}
+
+/** Deletes events older than the retention period. */
+export async function purgeAudit(db: Kysely<Database>, retentionDays: number, now: Date = new Date()): Promise<number> {
+  const cutoff = new Date(now.getTime() - retentionDays * 86400_000).toISOString();
+  const result = await db.deleteFrom('audit_events').where('at', '<', cutoff).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
