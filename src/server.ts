@@ -20,6 +20,7 @@ import { securityHeaders } from './http/security-headers.ts';
 import { createStaticRouter } from './http/static-assets.ts';
 import { createHealthRouter } from './http/health.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
+import { bodySizeLimit } from './http/request-limits.ts';
 import { systemClock, type Clock } from './time.ts';
 import { recordAudit, type AuditEvent } from './audit/audit.ts';
 
@@ -102,8 +103,12 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
   app.use(metrics.middleware());
   app.use(securityHeaders({ https: new URL(config.issuer).protocol === 'https:' }));
   app.use(errorPages(renderPage, log));
+  app.use(bodySizeLimit());
   app.use(operations.routes());
-  app.use(createStaticRouter().routes());
+  app.use(operations.allowedMethods());
+  const assets = createStaticRouter();
+  app.use(assets.routes());
+  app.use(assets.allowedMethods());
   app.use(interactions.routes());
   app.use(interactions.allowedMethods());
   app.use(mount(provider));

@@ -2,8 +2,9 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { ThrottleSettings } from '../config.ts';
 import { normalizeEmail } from './emails.ts';
+import { storable } from '../db/text.ts';
 
-export const accountKey = (email: string) => `account:${normalizeEmail(email).slice(0, 254)}`;
+export const accountKey = (email: string) => `account:${storable(normalizeEmail(email)).slice(0, 254)}`;
 export const addressKey = (ip: string) => `ip:${ip}`;
 
 /** The latest moment (epoch seconds) until which any of these keys is blocked, if later than now. */

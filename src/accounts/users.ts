@@ -6,14 +6,17 @@ import type { PasswordHasher } from './passwords.ts';
 import { passwordProblem } from './password-policy.ts';
 import { DomainError } from '../errors.ts';
 import { revokeEverythingOfAccount } from '../oidc/adapter.ts';
+import { canMatchStored } from '../db/text.ts';
 
 export type User = Selectable<UserTable>;
 
 export async function findUserById(db: Kysely<Database>, id: string): Promise<User | undefined> {
+  if (!canMatchStored(id)) return undefined;
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 export async function findUserByEmail(db: Kysely<Database>, email: string): Promise<User | undefined> {
+  if (!canMatchStored(email)) return undefined;
   return db.selectFrom('users').selectAll().where('email', '=', normalizeEmail(email)).executeTakeFirst();
 }
 

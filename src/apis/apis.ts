@@ -3,6 +3,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { ApiTable, Database } from '../db/schema.ts';
 import { DomainError } from '../errors.ts';
 import { supportedScopes } from '../oidc/scopes.ts';
+import { canMatchStored } from '../db/text.ts';
 
 export type ApiRow = Selectable<ApiTable>;
 
@@ -67,6 +68,7 @@ function toApi(row: ApiRow, scopes: ApiScope[]): Api {
 }
 
 export async function findApiByIdentifier(db: Kysely<Database>, identifier: string): Promise<Api | undefined> {
+  if (!canMatchStored(identifier)) return undefined;
   const row = await db.selectFrom('apis').selectAll().where('identifier', '=', identifier).executeTakeFirst();
   return row ? toApi(row, await scopesOf(db, row.id)) : undefined;
 }

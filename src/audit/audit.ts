@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { AuditEventTable, Database } from '../db/schema.ts';
+import { storable } from '../db/text.ts';
 
 export interface AuditEvent {
   event: string;
@@ -17,6 +18,9 @@ export interface AuditEvent {
 
 export type AuditRow = Selectable<AuditEventTable>;
 
+// Values from requests are attacker-chosen: bounded and without NULs before they are stored.
+const text = (value: string | undefined) => (value === undefined ? null : storable(value).slice(0, 500));
+
 export async function recordAudit(db: Kysely<Database>, e: AuditEvent, at: Date = new Date()): Promise<void> {
   await db
     .insertInto('audit_events')
@@ -25,12 +29,13 @@ export async function recordAudit(db: Kysely<Database>, e: AuditEvent, at: Date 
       at: at.toISOString(),
       event: e.event,
       outcome: e.outcome,
-      reason: e.reason ?? null,
-      actor: e.actor ?? null,
-      user_id: e.userId ?? null,
-      email: e.email ?? null,
-      client_id: e.clientId ?? null,
-      ip: e.ip ?? null,
+      reason: text(e.reason),
+      actor: text(e.actor),
+      user_id: text(e.userId),
+      email: text(e.email),
+      client_id: text(e.clientId),
+      ip: text(e.ip),
+      // JSON escapes a NUL as \u0000, which PostgreSQL accepts in text.
       details: e.details ? JSON.stringify(e.details) : null,
     })
     .execute();

@@ -7,6 +7,7 @@ import { allApiScopeNames } from '../apis/apis.ts';
 import { digestClientSecret, generateClientSecret } from './client-secrets.ts';
 import { checkPublicJwks, type PublicJwks } from './client-keys.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
+import { canMatchStored } from '../db/text.ts';
 
 export type ClientRow = Selectable<ClientTable>;
 
@@ -203,6 +204,7 @@ export async function createClient(db: Kysely<Database>, input: NewClient, box: 
 }
 
 export async function findClientRow(db: Kysely<Database>, clientId: string): Promise<ClientRow | undefined> {
+  if (!canMatchStored(clientId)) return undefined;
   return db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
 }
 

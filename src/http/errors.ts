@@ -5,6 +5,7 @@ import type { RenderPage } from '../interactions/render.ts';
 import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { HttpError } from './http-error.ts';
 import type { Logger } from './logging.ts';
+import { methodNotAllowed } from './request-limits.ts';
 
 interface Shown {
   status: number;
@@ -40,6 +41,13 @@ function describe(err: unknown): Shown | null {
   return null;
 }
 
+// oidc-provider refuses a code-verification POST that arrives without a session (a forged or
+// stale form), then fails while saving the empty session it made for it. Its refusal, already
+// in the response, is the right answer.
+function isProviderRefusalAfterEmptySession(err: unknown, ctx: Context): boolean {
+  return err instanceof TypeError && err.message === 'persist can only be called on previously persisted Sessions' && ctx.status >= 400 && ctx.status < 500;
+}
+
 function wantsJson(ctx: Context): boolean {
   return ctx.accepts('html', 'json') === 'json' || (ctx.method === 'POST' && !ctx.path.startsWith('/interaction'));
 }
@@ -58,9 +66,10 @@ export function errorPages(renderPage: RenderPage, log: Logger) {
       await next();
       if (ctx.state.databaseUnavailable) throw Object.assign(new Error('database unavailable'), { code: 'ECONNREFUSED' });
       if (ctx.status === 404 && ctx.body == null && !ctx.headerSent) {
-        throw new HttpError(404, 'Page not found', 'There is nothing at this address.');
+        throw methodNotAllowed(ctx) ?? new HttpError(404, 'Page not found', 'There is nothing at this address.');
       }
     } catch (err) {
+      if (isProviderRefusalAfterEmptySession(err, ctx)) return;
       const shown = describe(err);
       if (!shown) {
         log({ level: 'error', event: 'unhandled_error', requestId, method: ctx.method, path: ctx.path, error: err instanceof Error ? err.stack : String(err) });
@@ -77,8 +86,9 @@ export function errorPages(renderPage: RenderPage, log: Logger) {
       ctx.status = page.status;
       ctx.set(page.headers);
       ctx.set('Cache-Control', 'no-store');
-      if (page.status === 503 && wantsJson(ctx)) {
-        ctx.body = { error: 'temporarily_unavailable', error_description: page.message };
+      if (wantsJson(ctx)) {
+        const error = page.status === 503 ? 'temporarily_unavailable' : page.status >= 500 ? 'server_error' : 'invalid_request';
+        ctx.body = { error, error_description: page.message, ...(shown ? {} : { reference: requestId }) };
         return;
       }
       ctx.type = 'html';

@@ -5,6 +5,7 @@ import { findClientRow } from '../clients/clients.ts';
 import { toProviderMetadata } from '../clients/provider-metadata.ts';
 import { epochSeconds, type Clock } from '../time.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
+import { canMatchStored } from '../db/text.ts';
 
 type Row = { payload: string; expires_at: number | null; consumed_at: number | null };
 
@@ -60,6 +61,7 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
     }
 
     private async findBy(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+      if (!canMatchStored(value)) return undefined;
       const row = await db
         .selectFrom('oidc_payloads')
         .select(['payload', 'expires_at', 'consumed_at'])
