@@ -63,6 +63,12 @@ describe('admin: clients', () => {
     expect(listed.json<{ clientId: string }[]>().map((c) => c.clientId)).toContain(clientId);
   });
 
+  it('makes client ids of letters and digits, so none reads as an option on a command line', async () => {
+    const ids = await Promise.all(Array.from({ length: 40 }, async () => (await registerApp(file, REDIRECT_URI, ['--public'])).clientId));
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9]{22}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
   it('refuses bad client input with one line and writes nothing', async () => {
     await refused(['client', 'create', '--redirect-uri', REDIRECT_URI], /--name is required/);
     await refused(['client', 'create', '--name', 'X'], /at least one --redirect-uri/);

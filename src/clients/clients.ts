@@ -175,6 +175,16 @@ export interface CreatedClient {
   clientSecret: string | null;
 }
 
+const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * 22 letters and digits (about 131 bits). Letters and digits only: an id that began with "-"
+ * would read as an option on the admin script's command line.
+ */
+function newClientId(): string {
+  return Array.from({ length: 22 }, () => ID_ALPHABET[crypto.randomInt(ID_ALPHABET.length)]).join('');
+}
+
 /**
  * What is stored for a new secret: always its digest; for client_secret_jwt also the secret
  * itself, sealed, because checking an HMAC needs the key.
@@ -190,7 +200,7 @@ export async function createClient(db: Kysely<Database>, input: NewClient, box: 
   const fields = await checkNewClient(db, input);
   const method = fields.token_endpoint_auth_method;
   const secret = method.startsWith('client_secret_') ? generateClientSecret() : null;
-  const clientId = crypto.randomBytes(16).toString('base64url');
+  const clientId = newClientId();
   const now = new Date().toISOString();
   const row: ClientRow = {
     ...fields,
