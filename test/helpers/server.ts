@@ -7,6 +7,7 @@ import { createServer } from '../../src/server.ts';
 import type { Logger } from '../../src/http/logging.ts';
 import type { PasswordHasher } from '../../src/accounts/passwords.ts';
 import { createTestDatabase, testEnv, type TestDatabase } from './database.ts';
+import { TEST_PASSWORD } from './admin.ts';
 
 export { tempDatabaseFile } from './database.ts';
 
@@ -20,6 +21,27 @@ export interface RunningServer {
   /** Stops the server and closes the database, then starts both again on the same file and port. */
   restart(): Promise<void>;
   close(): Promise<void>;
+}
+
+// What must never appear in a log line: the suite's password, anything shaped like a JWT (ID,
+// access, logout tokens), and query strings (which carry codes and states).
+const LEAKS: [RegExp, string][] = [
+  [new RegExp(TEST_PASSWORD), 'the test password'],
+  [/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/, 'a JWT'],
+  [/"path":"[^"]*\?/, 'a query string'],
+  [/client_secret"?\s*[:=]\s*"?[A-Za-z0-9_-]{20,}/, 'a client secret'],
+];
+
+/**
+ * Every test server's logs are checked when it closes, so the whole suite doubles as a test
+ * that no secret reaches a log line.
+ */
+function assertNoSecretsIn(logs: Record<string, unknown>[]) {
+  const text = logs.map((l) => JSON.stringify(l)).join('\n');
+  for (const [pattern, what] of LEAKS) {
+    const match = pattern.exec(text);
+    if (match) throw new Error(`${what} reached the logs: …${text.slice(Math.max(0, match.index - 80), match.index + 80)}…`);
+  }
 }
 
 function listen(server: http.Server, port: number): Promise<number> {
@@ -74,6 +96,7 @@ export async function startLatchkey(
     async close() {
       await stop();
       await owned?.drop();
+      assertNoSecretsIn(logs);
     },
     async restart() {
       await stop();
