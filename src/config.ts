@@ -46,6 +46,16 @@ export interface Config {
   metrics: MetricsSettings;
   /** How long in-flight requests may take to finish after SIGTERM. */
   shutdownTimeoutSeconds: number;
+  keys: KeySettings;
+}
+
+export interface KeySettings {
+  /** How often each instance re-reads the signing keys, so a rotation reaches all without restart. */
+  refreshSeconds: number;
+  /** How long a new signing key is published before it signs (admin keys rotate's default). */
+  rotationLeadSeconds: number;
+  /** How long a replaced key stays published: at least the longest token lifetime. */
+  retireAfterSeconds: number;
 }
 
 /** Brute-force defence: growing delays, never a permanent lockout an attacker could use. */
@@ -233,5 +243,11 @@ export function loadConfig(env: Env = process.env): Config {
     auditRetentionDays: readInteger(env, 'AUDIT_RETENTION_DAYS', 90, 1, 3650),
     metrics: readMetricsSettings(env),
     shutdownTimeoutSeconds: readInteger(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 600),
+    keys: Object.freeze({
+      refreshSeconds: readInteger(env, 'KEY_REFRESH_SECONDS', 30, 5, 3600),
+      rotationLeadSeconds: readInteger(env, 'KEY_ROTATION_LEAD_SECONDS', 600, 0, 7 * 86400),
+      // The longest-lived token a key signs is an API access token (at most 24 hours).
+      retireAfterSeconds: readInteger(env, 'KEY_RETIRE_AFTER_SECONDS', 86400 + 300, 3600, 30 * 86400),
+    }),
   });
 }

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase, type OpenDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
-import { createMetricsApp, createServer } from './server.ts';
+import { createMetricsApp, createServer, type LatchkeyServer } from './server.ts';
 import { runHousekeeping } from './housekeeping.ts';
 import { createPinoLogger } from './http/logging.ts';
 import { systemClock } from './time.ts';
@@ -33,17 +33,18 @@ const log = createPinoLogger(config.logLevel);
 let database: OpenDatabase;
 let server: http.Server;
 let metricsServer: http.Server | undefined;
+let latchkey: LatchkeyServer;
 try {
   database = openDatabase(config.databaseUrl, {
     onPoolError: (err) => log({ level: 'warn', event: 'database_connection_lost', error: err.message }),
   });
   const applied = await migrateToLatest(database.db);
   if (applied.length) log({ level: 'info', event: 'migrated', migrations: applied });
-  const { app, metrics } = await createServer({ config, db: database.db, pool: database.pool, log });
-  server = http.createServer(app.callback());
+  latchkey = await createServer({ config, db: database.db, pool: database.pool, log });
+  server = http.createServer(latchkey.app.callback());
   await listen(server, config.port, config.host);
   if (config.metrics.port !== null) {
-    metricsServer = http.createServer(createMetricsApp(metrics).callback());
+    metricsServer = http.createServer(createMetricsApp(latchkey.metrics).callback());
     await listen(metricsServer, config.metrics.port, config.metrics.host);
   }
 } catch (err) {
@@ -61,6 +62,7 @@ purge.unref();
 function shutDown(signal: string) {
   log({ level: 'info', event: 'shutting_down', signal });
   clearInterval(purge);
+  latchkey.stop();
   metricsServer?.close();
   // Stop accepting connections; the callback runs once in-flight requests have finished.
   server.close(() => {

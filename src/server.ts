@@ -8,7 +8,7 @@ import type { Config } from './config.ts';
 import type { Database } from './db/schema.ts';
 import { isDatabaseUnavailable } from './db/unavailable.ts';
 import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts';
-import { ensureProviderKeys } from './keys/keys.ts';
+import { ensureProviderKeys, loadProviderKeys, type ProviderKeys } from './keys/keys.ts';
 import { resolveSecretBox } from './keys/secret-box.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createCsrf } from './interactions/csrf.ts';
@@ -21,7 +21,7 @@ import { createStaticRouter } from './http/static-assets.ts';
 import { createHealthRouter } from './http/health.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { bodySizeLimit } from './http/request-limits.ts';
-import { systemClock, type Clock } from './time.ts';
+import { epochSeconds, systemClock, type Clock } from './time.ts';
 import { recordAudit, type AuditEvent } from './audit/audit.ts';
 
 export interface ServerDependencies {
@@ -36,67 +36,91 @@ export interface ServerDependencies {
 
 export interface LatchkeyServer {
   app: Koa;
-  provider: Provider;
+  /** The provider serving now; replaced when the signing keys change. */
+  readonly provider: Provider;
   metrics: Metrics;
+  /** Re-reads the signing keys now (it also happens every KEY_REFRESH_SECONDS); true if they changed. */
+  refreshKeys(): Promise<boolean>;
+  /** Stops the background key refresh. */
+  stop(): void;
 }
 
 /** Builds the Koa app on a migrated database. No side effects beyond creating missing keys. */
 export async function createServer({ config, db, log, pool, clock = systemClock, hasher }: ServerDependencies): Promise<LatchkeyServer> {
   const secretBox = resolveSecretBox(config, (message) => log({ level: 'warn', event: 'development_secret', message }));
-  const keys = await ensureProviderKeys(db, secretBox);
+  const initialKeys = await ensureProviderKeys(db, secretBox, epochSeconds(clock));
   const renderPage = createPageRenderer({ cache: config.production });
-  const provider = createProvider({ config, db, keys, secretBox, renderPage, clock });
   const metrics = createMetrics({ pool });
-
-  provider.on('server_error', (ctx, err) => {
-    // The provider has answered 500 already; a database outage is turned into a 503 upstream.
-    if (isDatabaseUnavailable(err)) ctx.state.databaseUnavailable = true;
-    else log({ level: 'error', event: 'server_error', requestId: ctx.state.requestId, error: err.stack });
-  });
-  provider.on('grant.success', (ctx) => metrics.tokenIssued(String(ctx.oidc.params?.grant_type ?? 'unknown')));
-
   const audit = (event: AuditEvent) => recordAudit(db, event, clock.now());
   // Provider events are not awaited by the provider; a failed audit write is logged.
   const auditLater = (event: AuditEvent) => {
     audit(event).catch((err: Error) => log({ level: 'error', event: 'audit_write_failed', audit: event.event, error: err.message }));
   };
-  provider.on('end_session.success', (ctx) =>
-    auditLater({ event: 'logout', outcome: 'success', userId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip }),
-  );
-  provider.on('grant.revoked', (ctx, grantId) =>
-    auditLater({ event: 'grant.revoked', outcome: 'success', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, details: { grantId, route: ctx.oidc?.route } }),
-  );
-  // Tokens are also destroyed on rotation and expiry; only the revocation endpoint is audited.
-  const auditRevocation = (type: string, token: { accountId?: string; clientId?: string }) => {
-    const ctx = Provider.ctx;
-    if (ctx?.oidc?.route !== 'revocation') return;
-    auditLater({ event: 'token.revoked', outcome: 'success', userId: token.accountId, clientId: token.clientId, ip: ctx.ip, details: { type } });
-  };
-  provider.on('access_token.destroyed', (token) => auditRevocation('access_token', token));
-  provider.on('refresh_token.destroyed', (token) => auditRevocation('refresh_token', token));
-  provider.on('backchannel.error', (_ctx, err, client) =>
-    log({ level: 'warn', event: 'backchannel_logout_failed', clientId: client.clientId, error: err.message }),
-  );
+
+  function buildProvider(keys: ProviderKeys): Provider {
+    const provider = createProvider({ config, db, keys, secretBox, renderPage, clock });
+    provider.on('server_error', (ctx, err) => {
+      // The provider has answered 500 already; a database outage is turned into a 503 upstream.
+      if (isDatabaseUnavailable(err)) ctx.state.databaseUnavailable = true;
+      else log({ level: 'error', event: 'server_error', requestId: ctx.state.requestId, error: err.stack });
+    });
+    provider.on('grant.success', (ctx) => metrics.tokenIssued(String(ctx.oidc.params?.grant_type ?? 'unknown')));
+    provider.on('backchannel.error', (_ctx, err, client) =>
+      log({ level: 'warn', event: 'backchannel_logout_failed', clientId: client.clientId, error: err.message }),
+    );
+    provider.on('end_session.success', (ctx) =>
+      auditLater({ event: 'logout', outcome: 'success', userId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip }),
+    );
+    provider.on('grant.revoked', (ctx, grantId) =>
+      auditLater({ event: 'grant.revoked', outcome: 'success', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, details: { grantId, route: ctx.oidc?.route } }),
+    );
+    // Tokens are also destroyed on rotation and expiry; only the revocation endpoint is audited.
+    const auditRevocation = (type: string, token: { accountId?: string; clientId?: string }) => {
+      const ctx = Provider.ctx;
+      if (ctx?.oidc?.route !== 'revocation') return;
+      auditLater({ event: 'token.revoked', outcome: 'success', userId: token.accountId, clientId: token.clientId, ip: ctx.ip, details: { type } });
+    };
+    provider.on('access_token.destroyed', (token) => auditRevocation('access_token', token));
+    provider.on('refresh_token.destroyed', (token) => auditRevocation('refresh_token', token));
+    return provider;
+  }
+
+  // The provider is rebuilt when the signing keys change (a rotation, or a pending key whose
+  // time has come); requests already inside the old one finish there.
+  let current = { keys: initialKeys, provider: buildProvider(initialKeys) };
+  let mounted = mount(current.provider);
+  async function refreshKeys(): Promise<boolean> {
+    const keys = await loadProviderKeys(db, secretBox, epochSeconds(clock));
+    if (keys.fingerprint === current.keys.fingerprint) return false;
+    current = { keys, provider: buildProvider(keys) };
+    mounted = mount(current.provider);
+    log({ level: 'info', event: 'signing_keys_changed', algorithms: keys.signingAlgs, published: keys.signing.length });
+    return true;
+  }
+  const keyRefresh = setInterval(() => {
+    refreshKeys().catch((err: Error) => log({ level: 'warn', event: 'signing_keys_refresh_failed', error: err.message }));
+  }, config.keys.refreshSeconds * 1000);
+  keyRefresh.unref();
 
   const app = new Koa();
   // koa-mount runs the provider's middleware on this app's context, so cookies it sets are
   // signed with this app's keys: they must be the provider's cookie keys.
-  app.keys = keys.cookie;
+  app.keys = initialKeys.cookie;
   app.proxy = config.trustProxy;
   app.silent = true;
 
   const interactions = createInteractionRouter({
-    provider,
+    provider: () => current.provider,
     db,
     hasher: hasher ?? createPasswordHasher(config.argon2),
-    csrf: createCsrf(keys.cookie[0]!),
+    csrf: createCsrf(initialKeys.cookie[0]!),
     renderPage,
     onSignIn: metrics.signIn,
     audit,
     throttling: config.throttling,
     clock,
   });
-  const operations = createHealthRouter(db, () => keys.signing.length > 0);
+  const operations = createHealthRouter(db, () => current.keys.signing.length > 0);
   if (config.metrics.token) operations.get('/metrics', metrics.handler(config.metrics.token));
 
   app.use(requestLogging(log));
@@ -111,8 +135,16 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
   app.use(assets.allowedMethods());
   app.use(interactions.routes());
   app.use(interactions.allowedMethods());
-  app.use(mount(provider));
-  return { app, provider, metrics };
+  app.use((ctx, next) => mounted(ctx, next));
+  return {
+    app,
+    get provider() {
+      return current.provider;
+    },
+    metrics,
+    refreshKeys,
+    stop: () => clearInterval(keyRefresh),
+  };
 }
 
 /** The separate metrics listener (METRICS_PORT): /metrics only, no token. */

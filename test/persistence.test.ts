@@ -49,7 +49,7 @@ describe('secrets at rest', () => {
     await registerUser(server.databaseUrl, 'at-rest@example.com');
     await (await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret)).signIn('at-rest@example.com', TEST_PASSWORD);
     const config = loadConfig({ DATABASE_URL: server.databaseUrl });
-    const keys = await ensureProviderKeys(server.database.db, resolveSecretBox(config, () => {}));
+    const keys = await ensureProviderKeys(server.database.db, resolveSecretBox(config, () => {}), Math.floor(Date.now() / 1000));
     const secrets = [keys.signing[0]!.d!, keys.signing[0]!.p!, keys.cookie[0]!, app.clientSecret!];
     const files = [server.databaseUrl, `${server.databaseUrl}-wal`].filter((f) => fs.existsSync(f));
     const raw = files.map((f) => fs.readFileSync(f).toString('latin1')).join('');
@@ -60,6 +60,6 @@ describe('secrets at rest', () => {
 
   it('refuses to open the keys with another key-encryption secret', async () => {
     const wrong = createSecretBox('not the secret these keys were sealed with');
-    await expect(ensureProviderKeys(server.database.db, wrong)).rejects.toThrow(/LATCHKEY_SECRET is not the one it was sealed with/);
+    await expect(ensureProviderKeys(server.database.db, wrong, Math.floor(Date.now() / 1000))).rejects.toThrow(/LATCHKEY_SECRET is not the one it was sealed with/);
   });
 });

@@ -13,6 +13,7 @@ import { roleCommands } from './role-commands.ts';
 import { dbCommands } from './db-commands.ts';
 import { apiCommands } from './api-commands.ts';
 import { auditCommands } from './audit-commands.ts';
+import { keyCommands } from './key-commands.ts';
 import os from 'node:os';
 import { recordAudit } from '../audit/audit.ts';
 
@@ -50,6 +51,7 @@ const groups: Record<string, CommandGroup> = {
   role: roleCommands,
   api: apiCommands,
   audit: auditCommands,
+  keys: keyCommands,
   db: dbCommands,
 };
 

@@ -17,6 +17,7 @@ function describeClient(client: Client): string[] {
     ...(client.backchannelLogoutUri ? [`back-channel:   ${client.backchannelLogoutUri}`] : []),
     ...(client.jwksUri ? [`jwks_uri:       ${client.jwksUri}`] : []),
     ...(client.jwks ? [`jwks:           ${client.jwks.keys.length} key(s)`] : []),
+    `ID token alg:   ${client.idTokenSigningAlg}`,
     `created:        ${client.createdAt}`,
   ];
 }
@@ -29,7 +30,7 @@ export const clientCommands: CommandGroup = {
       '--name NAME --redirect-uri URI [--redirect-uri URI …] [--post-logout-redirect-uri URI …] ' +
       '[--grant-type authorization_code|refresh_token|client_credentials|device_code …] [--public | --service] [--scope "…"] ' +
       '[--auth-method client_secret_basic|client_secret_post|client_secret_jwt|private_key_jwt] [--jwks-file FILE | --jwks-uri URL] ' +
-      '[--backchannel-logout-uri URL] [--json]',
+      '[--backchannel-logout-uri URL] [--id-token-signing-alg RS256|ES256|EdDSA] [--json]',
     options: {
       name: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true },
@@ -42,6 +43,7 @@ export const clientCommands: CommandGroup = {
       'jwks-file': { type: 'string' },
       'jwks-uri': { type: 'string' },
       'backchannel-logout-uri': { type: 'string' },
+      'id-token-signing-alg': { type: 'string' },
     },
     async run({ db, values, print, secretBox }) {
       const jwksFile = values['jwks-file'] as string | undefined;
@@ -57,6 +59,7 @@ export const clientCommands: CommandGroup = {
         jwks: jwksFile === undefined ? undefined : readFileArgument('--jwks-file', jwksFile),
         jwksUri: values['jwks-uri'] as string | undefined,
         backchannelLogoutUri: values['backchannel-logout-uri'] as string | undefined,
+        idTokenSigningAlg: values['id-token-signing-alg'] as string | undefined,
       }, secretBox());
       const human = describeClient(client);
       if (clientSecret) {

@@ -8,6 +8,7 @@ import { digestClientSecret, generateClientSecret } from './client-secrets.ts';
 import { checkPublicJwks, type PublicJwks } from './client-keys.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
 import { canMatchStored } from '../db/text.ts';
+import { SIGNING_ALGS } from '../keys/keys.ts';
 
 export type ClientRow = Selectable<ClientTable>;
 
@@ -33,6 +34,7 @@ export interface Client {
   backchannelLogoutUri: string | null;
   jwks: PublicJwks | null;
   jwksUri: string | null;
+  idTokenSigningAlg: string;
   createdAt: string;
 }
 
@@ -49,6 +51,8 @@ export interface NewClient {
   /** A JWKS document (JSON text) with the client's public keys, for private_key_jwt. */
   jwks?: string;
   jwksUri?: string;
+  /** RS256 (the default), ES256 or EdDSA. */
+  idTokenSigningAlg?: string;
 }
 
 export function toClient(row: ClientRow): Client {
@@ -66,6 +70,7 @@ export function toClient(row: ClientRow): Client {
     backchannelLogoutUri: row.backchannel_logout_uri,
     jwks: row.jwks ? (JSON.parse(row.jwks) as PublicJwks) : null,
     jwksUri: row.jwks_uri,
+    idTokenSigningAlg: row.id_token_signed_response_alg ?? 'RS256',
     createdAt: row.created_at,
   };
 }
@@ -156,8 +161,14 @@ async function checkNewClient(db: Kysely<Database>, input: NewClient): Promise<C
     }
   }
 
+  const idTokenAlg = input.idTokenSigningAlg ?? 'RS256';
+  if (!(SIGNING_ALGS as readonly string[]).includes(idTokenAlg)) {
+    throw new DomainError('invalid_input', `--id-token-signing-alg must be one of ${SIGNING_ALGS.join(', ')}`);
+  }
+
   return {
     name,
+    id_token_signed_response_alg: idTokenAlg === 'RS256' ? null : idTokenAlg,
     token_endpoint_auth_method: method,
     redirect_uris: JSON.stringify(redirectUris),
     post_logout_redirect_uris: JSON.stringify(postLogout),

@@ -21,6 +21,7 @@ export function toProviderMetadata(row: ClientRow, box: SecretBox): ClientMetada
     post_logout_redirect_uris: client.postLogoutRedirectUris,
     grant_types: client.grantTypes,
     response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
+    id_token_signed_response_alg: client.idTokenSigningAlg as ClientMetadata['id_token_signed_response_alg'],
   };
   // The provider's `scope` allow-list covers OpenID Connect scopes only; API scopes are
   // decided per API in src/oidc/resources.ts.

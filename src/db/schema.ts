@@ -72,6 +72,8 @@ export interface ClientTable {
   /** The client's public keys for private_key_jwt, as a JWKS JSON document. */
   jwks: string | null;
   jwks_uri: string | null;
+  /** RS256 when null. */
+  id_token_signed_response_alg: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -83,6 +85,10 @@ export interface KeyTable {
   alg: string | null;
   material: string;
   created_at: string;
+  /** Epoch seconds from which a signing key signs; published before that. */
+  activates_at: number;
+  /** Epoch seconds from which a superseded signing key is no longer published. */
+  retires_at: number | null;
 }
 
 /** An API (resource server) that access tokens can be issued for (RFC 8707). */

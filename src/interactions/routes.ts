@@ -17,7 +17,8 @@ import type { Csrf } from './csrf.ts';
 import type { RenderPage } from './render.ts';
 
 export interface InteractionDependencies {
-  provider: Provider;
+  /** The provider serving now (it is replaced when signing keys change). */
+  provider: () => Provider;
   db: Kysely<Database>;
   hasher: PasswordHasher;
   csrf: Csrf;
@@ -34,7 +35,8 @@ const SIGN_IN_FAILED = 'The email or password is not correct.';
 
 /** Login, consent and abort: the pages oidc-provider sends the browser to when it needs the user. */
 export function createInteractionRouter(deps: InteractionDependencies): Router {
-  const { provider, db, hasher, csrf, renderPage, onSignIn, audit, throttling, clock } = deps;
+  const { db, hasher, csrf, renderPage, onSignIn, audit, throttling, clock } = deps;
+  const provider = () => deps.provider();
   const router = new Router();
 
   router.use('/interaction', async (ctx, next) => {
@@ -43,7 +45,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   });
 
   async function loadInteraction(ctx: Context, expectedPrompt?: string): Promise<Details> {
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    const details = await provider().interactionDetails(ctx.req, ctx.res);
     // The cookie names the interaction this browser is in; a URL for another one is a stale tab
     // or a forged link.
     if (details.uid !== ctx.params.uid) {
@@ -64,7 +66,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   }
 
   async function clientName(details: Details): Promise<string> {
-    const client = await provider.Client.find(String(details.params.client_id));
+    const client = await provider().Client.find(String(details.params.client_id));
     return client?.clientName ?? String(details.params.client_id);
   }
 
@@ -99,7 +101,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   }
 
   async function finish(ctx: Context, result: Parameters<Provider['interactionResult']>[2], merge: boolean) {
-    const redirectTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
+    const redirectTo = await provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
     ctx.status = 303;
     ctx.redirect(redirectTo);
   }
@@ -173,8 +175,8 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     const { prompt, params, session } = details;
     if (!session) throw new HttpError(400, 'This sign-in has expired', 'Go back to the application and start signing in again.');
     const grant = details.grantId
-      ? await provider.Grant.find(details.grantId)
-      : new provider.Grant({ accountId: session.accountId, clientId: String(params.client_id) });
+      ? await provider().Grant.find(details.grantId)
+      : new (provider().Grant)({ accountId: session.accountId, clientId: String(params.client_id) });
     if (!grant) throw new HttpError(400, 'This sign-in has expired', 'Go back to the application and start signing in again.');
     const missingScope = prompt.details.missingOIDCScope as string[] | undefined;
     if (missingScope) grant.addOIDCScope(missingScope.join(' '));

@@ -38,8 +38,9 @@ export function createProvider({ config, db, keys, secretBox, renderPage, clock 
     responseTypes: ['code'],
     clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'],
     enabledJWA: {
-      idTokenSigningAlgValues: ['RS256'],
-      userinfoSigningAlgValues: ['RS256'],
+      // Only algorithms with an active key: a key that is merely published never signs.
+      idTokenSigningAlgValues: keys.signingAlgs,
+      userinfoSigningAlgValues: keys.signingAlgs,
     },
     clientDefaults: {
       grant_types: ['authorization_code'],

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase, type OpenDatabase } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
-import { createServer } from '../../src/server.ts';
+import { createServer, type LatchkeyServer } from '../../src/server.ts';
 import type { Logger } from '../../src/http/logging.ts';
 import type { PasswordHasher } from '../../src/accounts/passwords.ts';
 import { createTestDatabase, testEnv, type TestDatabase } from './database.ts';
@@ -18,6 +18,8 @@ export interface RunningServer {
   databaseUrl: string;
   database: OpenDatabase;
   logs: Record<string, unknown>[];
+  /** Makes the instance re-read its signing keys now, as its timer would within KEY_REFRESH_SECONDS. */
+  refreshKeys(): Promise<boolean>;
   /** Stops the server and closes the database, then starts both again on the same file and port. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -63,6 +65,7 @@ export async function startLatchkey(
   const log: Logger = (entry) => logs.push(entry);
   let port = 0;
   let httpServer: http.Server;
+  let latchkey: LatchkeyServer;
 
   async function start() {
     httpServer = http.createServer();
@@ -70,11 +73,12 @@ export async function startLatchkey(
     const config = loadConfig({ ...options.env, ...testEnv(databaseUrl), ISSUER: options.issuer ?? `http://127.0.0.1:${port}` });
     database = openDatabase(databaseUrl, { onPoolError: (err) => log({ level: 'warn', event: 'database_connection_lost', error: err.message }) });
     await migrateToLatest(database.db);
-    const { app } = await createServer({ config, db: database.db, pool: database.pool, log, hasher: options.hasher });
-    httpServer.on('request', app.callback());
+    latchkey = await createServer({ config, db: database.db, pool: database.pool, log, hasher: options.hasher });
+    httpServer.on('request', latchkey.app.callback());
   }
 
   async function stop() {
+    latchkey.stop();
     httpServer.closeAllConnections();
     await new Promise<void>((resolve) => httpServer.close(() => resolve()));
     await database.close();
@@ -92,6 +96,7 @@ export async function startLatchkey(
     get database() {
       return database;
     },
+    refreshKeys: () => latchkey.refreshKeys(),
     logs,
     async close() {
       await stop();
