@@ -1,0 +1,47 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { testDialect } from './helpers/database.ts';
+
+// The benchmark in smoke mode, so it cannot rot: it must produce every figure. The figures
+// themselves are for `npm run bench` on a quiet machine, not for a test.
+describe.skipIf(testDialect !== 'sqlite')('npm run bench', () => {
+  it('produces every figure in smoke mode, as a table, JSON and Markdown', { timeout: 150_000 }, () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-out-'));
+    const run = spawnSync(process.execPath, ['scripts/bench.ts', '--smoke', '--out', out], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { PATH: process.env.PATH },
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain('| scenario | per second |');
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'bench.json'), 'utf8')) as {
+      machine: { cores: number };
+      figures: { scenario: string; perSecond: number; p50: number; p99: number; peakRssMb: number; errors: number }[];
+    };
+    expect(report.machine.cores).toBeGreaterThan(0);
+    const byName = new Map(report.figures.map((f) => [f.scenario, f]));
+    for (const scenario of [
+      'client_credentials (JWT, RS256)',
+      'refresh_token (rotation, RS256 ID token)',
+      'userinfo',
+      'introspection',
+      'jwks',
+      'password sign-in (complete)',
+      'bare oidc-provider client_credentials (JWT, RS256)',
+      'bare oidc-provider refresh_token (rotation)',
+    ]) {
+      const f = byName.get(scenario);
+      expect(f, scenario).toBeDefined();
+      expect(f!.perSecond, scenario).toBeGreaterThan(0);
+      expect(f!.p99, scenario).toBeGreaterThan(0);
+      expect(f!.peakRssMb, scenario).toBeGreaterThan(0);
+      expect(f!.errors, scenario).toBe(0);
+    }
+    expect(byName.get('argon2id verify alone (ceiling for sign-ins)')!.perSecond).toBeGreaterThan(0);
+    expect(byName.get('idle RSS')!.peakRssMb).toBeGreaterThan(0);
+    expect(fs.readFileSync(path.join(out, 'bench.md'), 'utf8')).toContain('client_credentials reaches');
+  });
+});
