@@ -69,8 +69,18 @@ function toApi(row: ApiRow, scopes: ApiScope[]): Api {
 
 export async function findApiByIdentifier(db: Kysely<Database>, identifier: string): Promise<Api | undefined> {
   if (!canMatchStored(identifier)) return undefined;
-  const row = await db.selectFrom('apis').selectAll().where('identifier', '=', identifier).executeTakeFirst();
-  return row ? toApi(row, await scopesOf(db, row.id)) : undefined;
+  // One query for the API and its scopes: this runs for every API token issued.
+  const rows = await db
+    .selectFrom('apis')
+    .leftJoin('api_scopes', 'api_scopes.api_id', 'apis.id')
+    .select(['apis.id', 'apis.identifier', 'apis.name', 'apis.access_token_ttl', 'apis.created_at', 'api_scopes.name as scope', 'api_scopes.description'])
+    .where('apis.identifier', '=', identifier)
+    .orderBy('api_scopes.name')
+    .execute();
+  const first = rows[0];
+  if (!first) return undefined;
+  const scopes = rows.filter((r) => r.scope !== null).map((r) => ({ name: r.scope!, description: r.description }));
+  return toApi({ id: first.id, identifier: first.identifier, name: first.name, access_token_ttl: first.access_token_ttl, created_at: first.created_at }, scopes);
 }
 
 export async function requireApi(db: Kysely<Database>, identifier: string): Promise<Api> {

@@ -13,7 +13,7 @@ import { findAccount } from './accounts.ts';
 import { scopeClaims, supportedScopes } from './scopes.ts';
 import { errorPageFor } from './error-pages.ts';
 import { createInteractionPolicy } from './interaction-policy.ts';
-import { createResourceServerLookup } from './resources.ts';
+import { createResourceServerLookup, rolesFoundFor } from './resources.ts';
 import { createDevicePages } from './device-pages.ts';
 
 export interface ProviderDependencies {
@@ -87,8 +87,10 @@ export function createProvider({ config, db, keys, secretBox, renderPage, clock 
     },
     // API access tokens carry the roles of their subject (a person, or a service for
     // client_credentials) so an API can decide without calling back.
-    async extraTokenClaims(_ctx, token) {
+    async extraTokenClaims(ctx, token) {
       if (!token.resourceServer) return undefined;
+      const found = rolesFoundFor(ctx);
+      if (found) return { roles: found };
       if ('accountId' in token && token.accountId) return { roles: await roleNamesOfUser(db, token.accountId) };
       if (token.kind === 'ClientCredentials' && token.clientId) return { roles: await roleNamesOfClient(db, token.clientId) };
       return undefined;

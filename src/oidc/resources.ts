@@ -3,8 +3,15 @@ import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provi
 import type { Database } from '../db/schema.ts';
 import type { TokenSettings } from '../config.ts';
 import { findApiByIdentifier } from '../apis/apis.ts';
-import { findClientRow } from '../clients/clients.ts';
-import { scopesGrantedToClient, scopesGrantedToUser } from '../rbac/permissions.ts';
+import { accessOfClient, accessOfUser } from '../rbac/permissions.ts';
+
+/**
+ * The subject's roles, found while deciding the token's scopes, kept on the request so that
+ * the token's `roles` claim (extraTokenClaims) does not query them again.
+ */
+export function rolesFoundFor(ctx: KoaContextWithOIDC | undefined): string[] | undefined {
+  return ctx?.state?.latchkeySubjectRoles as string[] | undefined;
+}
 
 /**
  * The person a request acts for, wherever the provider keeps them at this step: the session at
@@ -42,14 +49,15 @@ export function createResourceServerLookup(db: Kysely<Database>, tokens: TokenSe
     if (!api) throw new errors.InvalidTarget('the resource is not a registered API');
     let scopes = api.scopes.map((s) => s.name);
     if (ctx.oidc.params?.grant_type === 'client_credentials') {
-      const registered = new Set((await findClientRow(db, client.clientId))?.scope.split(' ') ?? []);
-      const viaRoles = await scopesGrantedToClient(db, client.clientId, api.id);
-      scopes = scopes.filter((s) => registered.has(s) || viaRoles.has(s));
+      const access = await accessOfClient(db, client.clientId, api.id);
+      scopes = scopes.filter((s) => access.registered.has(s) || access.granted.has(s));
+      ctx.state.latchkeySubjectRoles = access.roles;
     } else {
       const subject = subjectOf(ctx);
       if (subject) {
-        const granted = await scopesGrantedToUser(db, subject, api.id);
-        scopes = scopes.filter((s) => granted.has(s));
+        const access = await accessOfUser(db, subject, api.id);
+        scopes = scopes.filter((s) => access.granted.has(s));
+        ctx.state.latchkeySubjectRoles = access.roles;
       }
     }
     return {

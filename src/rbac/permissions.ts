@@ -69,30 +69,6 @@ export async function grantsOfApi(db: Kysely<Database>, apiIdentifier: string): 
   return heldQuery(db).where('apis.identifier', '=', apiIdentifier).execute();
 }
 
-/** The scopes of one API that a user's roles grant: what their tokens for it may carry. */
-export async function scopesGrantedToUser(db: Kysely<Database>, userId: string, apiId: string): Promise<Set<string>> {
-  const rows = await db
-    .selectFrom('role_permissions')
-    .innerJoin('user_roles', 'user_roles.role_id', 'role_permissions.role_id')
-    .select('role_permissions.scope')
-    .where('user_roles.user_id', '=', userId)
-    .where('role_permissions.api_id', '=', apiId)
-    .execute();
-  return new Set(rows.map((r) => r.scope));
-}
-
-/** The scopes of one API that a service client's roles grant. */
-export async function scopesGrantedToClient(db: Kysely<Database>, clientId: string, apiId: string): Promise<Set<string>> {
-  const rows = await db
-    .selectFrom('role_permissions')
-    .innerJoin('client_roles', 'client_roles.role_id', 'role_permissions.role_id')
-    .select('role_permissions.scope')
-    .where('client_roles.client_id', '=', clientId)
-    .where('role_permissions.api_id', '=', apiId)
-    .execute();
-  return new Set(rows.map((r) => r.scope));
-}
-
 export interface RoleMembers {
   users: string[];
   clients: { clientId: string; name: string }[];
@@ -114,4 +90,46 @@ export async function membersOfRole(db: Kysely<Database>, roleId: string): Promi
     .orderBy('clients.name')
     .execute();
   return { users: users.map((u) => u.email), clients };
+}
+
+export interface SubjectAccess {
+  /** The subject's role names. */
+  roles: string[];
+  /** The scopes of one API that those roles grant. */
+  granted: Set<string>;
+}
+
+/** A person's roles and what they grant on one API, in one query (a hot path: every token). */
+export async function accessOfUser(db: Kysely<Database>, userId: string, apiId: string): Promise<SubjectAccess> {
+  const rows = await db
+    .selectFrom('user_roles')
+    .innerJoin('roles', 'roles.id', 'user_roles.role_id')
+    .leftJoin('role_permissions', (join) => join.onRef('role_permissions.role_id', '=', 'roles.id').on('role_permissions.api_id', '=', apiId))
+    .select(['roles.name as role', 'role_permissions.scope as scope'])
+    .where('user_roles.user_id', '=', userId)
+    .execute();
+  return toAccess(rows);
+}
+
+/** A service client's roles and what they grant on one API, plus the scopes it was registered with. */
+export async function accessOfClient(db: Kysely<Database>, clientId: string, apiId: string): Promise<SubjectAccess & { registered: Set<string> }> {
+  const rows = await db
+    .selectFrom('clients')
+    .leftJoin('client_roles', 'client_roles.client_id', 'clients.client_id')
+    .leftJoin('roles', 'roles.id', 'client_roles.role_id')
+    .leftJoin('role_permissions', (join) => join.onRef('role_permissions.role_id', '=', 'roles.id').on('role_permissions.api_id', '=', apiId))
+    .select(['clients.scope as registered', 'roles.name as role', 'role_permissions.scope as scope'])
+    .where('clients.client_id', '=', clientId)
+    .execute();
+  return { ...toAccess(rows), registered: new Set((rows[0]?.registered ?? '').split(' ').filter(Boolean)) };
+}
+
+function toAccess(rows: { role: string | null; scope: string | null }[]): SubjectAccess {
+  const roles = new Set<string>();
+  const granted = new Set<string>();
+  for (const row of rows) {
+    if (row.role) roles.add(row.role);
+    if (row.scope) granted.add(row.scope);
+  }
+  return { roles: [...roles].sort(), granted };
 }
