@@ -97,6 +97,19 @@ describe('revocation and introspection', () => {
     await expect(oidc.fetchUserInfo(rp.config, tokens.access_token, oidc.skipSubjectCheck)).rejects.toMatchObject({ status: 401 });
   });
 
+  it('lets an app introspect and revoke only its own tokens, and a service introspect any', async () => {
+    const tokens = await offline();
+    const other = await registerApp(server.databaseUrl, REDIRECT_URI);
+    const otherRp = await RelyingParty.discover(server.issuer, other.clientId, other.clientSecret);
+    expect((await oidc.tokenIntrospection(otherRp.config, tokens.access_token)).active).toBe(false);
+    await oidc.tokenRevocation(otherRp.config, tokens.access_token).catch(() => undefined);
+    expect((await introspect(tokens.access_token)).active).toBe(true);
+
+    const service = (await admin(server.databaseUrl, ['client', 'create', '--service', '--name', 'Introspector', '--json'])).json<{ clientId: string; clientSecret: string }>();
+    const serviceConfig = await oidc.discovery(new URL(server.issuer), service.clientId, service.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+    expect((await oidc.tokenIntrospection(serviceConfig, tokens.access_token)).active).toBe(true);
+  });
+
   it('refuses introspection and revocation from an unauthenticated caller', async () => {
     const tokens = await offline();
     const response = await fetch(`${server.issuer}/token/introspection`, {

@@ -25,6 +25,10 @@ export interface ProviderDependencies {
   clock: Clock;
 }
 
+function isServiceClient(client: { grantTypes?: readonly string[] }): boolean {
+  return client.grantTypes?.length === 1 && client.grantTypes[0] === 'client_credentials';
+}
+
 export function createProvider({ config, db, keys, secretBox, renderPage, clock }: ProviderDependencies): Provider {
   const { tokens } = config;
   const configuration: Configuration = {
@@ -58,8 +62,18 @@ export function createProvider({ config, db, keys, secretBox, renderPage, clock 
       devInteractions: { enabled: false },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: {
+        enabled: true,
+        // An app may introspect its own tokens; a service (an API's own client) may introspect
+        // any, as resource servers do (RFC 7662 §2.1). A public app cannot prove who it is.
+        allowedPolicy: async (_ctx, caller, token) =>
+          caller.clientAuthMethod !== 'none' && (token.clientId === caller.clientId || isServiceClient(caller)),
+      },
+      revocation: {
+        enabled: true,
+        // Only the app a token was issued to may revoke it (RFC 7009 §2.1).
+        allowedPolicy: async (_ctx, caller, token) => token.clientId === caller.clientId,
+      },
       backchannelLogout: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       dPoP: { enabled: true },
