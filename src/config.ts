@@ -47,6 +47,7 @@ export interface Config {
   /** How long in-flight requests may take to finish after SIGTERM. */
   shutdownTimeoutSeconds: number;
   keys: KeySettings;
+  branding: Branding;
 }
 
 export interface KeySettings {
@@ -69,6 +70,15 @@ export interface ThrottleSettings {
   maxDelaySeconds: number;
   /** Failures older than this are forgotten. */
   windowSeconds: number;
+}
+
+/** How the pages look: the product's name, logo, colour and a support link. */
+export interface Branding {
+  productName: string;
+  logoUrl: string | null;
+  primaryColor: string;
+  primaryColorDark: string;
+  supportUrl: string | null;
 }
 
 export interface MetricsSettings {
@@ -193,6 +203,55 @@ function readMetricsSettings(env: Env): MetricsSettings {
   return Object.freeze({ token, port, host: env.METRICS_HOST || '127.0.0.1' });
 }
 
+const COLOR = /^#[0-9a-fA-F]{6}$/;
+
+// Logos are shown on every page: https (or a small inline image), never script-capable schemes.
+function readImageUrl(env: Env, name: string): string | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  if (/^data:image\/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$/.test(raw)) {
+    if (raw.length > 16_384) throw new ConfigError(name, 'a data: image must be under 16 KiB; host a larger logo on https');
+    return raw;
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'must be an https URL or a data:image/… URL');
+  }
+  if (url.protocol !== 'https:') throw new ConfigError(name, 'must be an https URL or a data:image/… URL');
+  return url.href;
+}
+
+function readBranding(env: Env): Branding {
+  const productName = (env.PRODUCT_NAME ?? '').trim() || 'Latchkey';
+  if (productName.length > 60) throw new ConfigError('PRODUCT_NAME', 'must be at most 60 characters');
+  const color = (name: string, fallback: string) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (!COLOR.test(raw)) throw new ConfigError(name, `must be a colour like #1f5fbf, got ${JSON.stringify(raw)}`);
+    return raw;
+  };
+  const support = env.SUPPORT_URL;
+  let supportUrl: string | null = null;
+  if (support) {
+    try {
+      const url = new URL(support);
+      if (!['https:', 'http:', 'mailto:'].includes(url.protocol)) throw new Error();
+      supportUrl = url.href;
+    } catch {
+      throw new ConfigError('SUPPORT_URL', 'must be an http(s) or mailto: URL');
+    }
+  }
+  return Object.freeze({
+    productName,
+    logoUrl: readImageUrl(env, 'BRAND_LOGO_URL'),
+    primaryColor: color('BRAND_PRIMARY_COLOR', '#1f5fbf'),
+    primaryColorDark: color('BRAND_PRIMARY_COLOR_DARK', '#6ea0ff'),
+    supportUrl,
+  });
+}
+
 const DAY = 24 * 60 * 60;
 
 function readTokenSettings(env: Env): TokenSettings {
@@ -243,6 +302,7 @@ export function loadConfig(env: Env = process.env): Config {
     auditRetentionDays: readInteger(env, 'AUDIT_RETENTION_DAYS', 90, 1, 3650),
     metrics: readMetricsSettings(env),
     shutdownTimeoutSeconds: readInteger(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 600),
+    branding: readBranding(env),
     keys: Object.freeze({
       refreshSeconds: readInteger(env, 'KEY_REFRESH_SECONDS', 30, 5, 3600),
       rotationLeadSeconds: readInteger(env, 'KEY_ROTATION_LEAD_SECONDS', 600, 0, 7 * 86400),

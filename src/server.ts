@@ -13,6 +13,7 @@ import { resolveSecretBox } from './keys/secret-box.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createCsrf } from './interactions/csrf.ts';
 import { createPageRenderer } from './interactions/render.ts';
+import { loadCatalogue } from './i18n/catalogue.ts';
 import { createInteractionRouter } from './interactions/routes.ts';
 import { errorPages } from './http/errors.ts';
 import { requestLogging, type Logger } from './http/logging.ts';
@@ -49,7 +50,8 @@ export interface LatchkeyServer {
 export async function createServer({ config, db, log, pool, clock = systemClock, hasher }: ServerDependencies): Promise<LatchkeyServer> {
   const secretBox = resolveSecretBox(config, (message) => log({ level: 'warn', event: 'development_secret', message }));
   const initialKeys = await ensureProviderKeys(db, secretBox, epochSeconds(clock));
-  const renderPage = createPageRenderer({ cache: config.production });
+  const catalogue = loadCatalogue({ product: config.branding.productName });
+  const renderPage = createPageRenderer({ cache: config.production, catalogue, branding: config.branding });
   const metrics = createMetrics({ pool });
   const audit = (event: AuditEvent) => recordAudit(db, event, clock.now());
   // Provider events are not awaited by the provider; a failed audit write is logged.
@@ -126,11 +128,11 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
   app.use(requestLogging(log));
   app.use(metrics.middleware());
   app.use(securityHeaders({ https: new URL(config.issuer).protocol === 'https:' }));
-  app.use(errorPages(renderPage, log));
+  app.use(errorPages(renderPage, log, config.branding.productName));
   app.use(bodySizeLimit());
   app.use(operations.routes());
   app.use(operations.allowedMethods());
-  const assets = createStaticRouter();
+  const assets = createStaticRouter(config.branding);
   app.use(assets.routes());
   app.use(assets.allowedMethods());
   app.use(interactions.routes());

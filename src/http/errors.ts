@@ -5,12 +5,15 @@ import type { RenderPage } from '../interactions/render.ts';
 import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { HttpError } from './http-error.ts';
 import type { Logger } from './logging.ts';
+import type { MessageKey } from '../i18n/catalogue.ts';
+import english from '../i18n/messages/en.json' with { type: 'json' };
 import { methodNotAllowed } from './request-limits.ts';
 
 interface Shown {
   status: number;
-  title: string;
-  message: string;
+  title: MessageKey;
+  message: MessageKey | null;
+  detail?: string | null;
   headers: Record<string, string>;
 }
 
@@ -18,25 +21,24 @@ const RETRY_AFTER_SECONDS = '5';
 
 const unavailable: Shown = {
   status: 503,
-  title: 'Temporarily unavailable',
-  message: 'Latchkey cannot reach its database right now. Please try again in a moment.',
+  title: 'error.unavailable.title',
+  message: 'error.unavailable.message',
   headers: { 'Retry-After': RETRY_AFTER_SECONDS },
 };
 
 function describe(err: unknown): Shown | null {
-  if (err instanceof HttpError) return { status: err.status, title: err.title, message: err.message, headers: err.headers };
+  if (err instanceof HttpError) return { status: err.status, title: err.title, message: err.messageKey, headers: err.headers };
   if (err instanceof oidcErrors.SessionNotFound) {
     return { status: err.status, ...errorPageFor('session_not_found', undefined), headers: {} };
   }
   if (err instanceof oidcErrors.OIDCProviderError) {
-    const page = errorPageFor(err.error, err.error_description);
-    return { status: err.status, ...page, headers: {} };
+    return { status: err.status, ...errorPageFor(err.error, err.error_description), headers: {} };
   }
   if (isDatabaseUnavailable(err)) return unavailable;
   // http-errors raised by Koa and the router (405, 413, …) carry `expose` for client errors.
   const e = err as { status?: number; expose?: boolean; message?: string; headers?: Record<string, string> };
   if (e && typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose) {
-    return { status: e.status, title: 'Request refused', message: e.message ?? 'The request was refused.', headers: e.headers ?? {} };
+    return { status: e.status, title: 'error.requestRefused.title', message: 'error.requestRefused.message', headers: e.headers ?? {} };
   }
   return null;
 }
@@ -59,14 +61,14 @@ function wantsJson(ctx: Context): boolean {
  * (the provider answers 500 itself and reports the cause through `server_error`, which marks
  * ctx.state.databaseUnavailable).
  */
-export function errorPages(renderPage: RenderPage, log: Logger) {
+export function errorPages(renderPage: RenderPage, log: Logger, productName: string) {
   return async (ctx: Context, next: Next) => {
     const requestId = ctx.state.requestId as string;
     try {
       await next();
       if (ctx.state.databaseUnavailable) throw Object.assign(new Error('database unavailable'), { code: 'ECONNREFUSED' });
       if (ctx.status === 404 && ctx.body == null && !ctx.headerSent) {
-        throw methodNotAllowed(ctx) ?? new HttpError(404, 'Page not found', 'There is nothing at this address.');
+        throw methodNotAllowed(ctx) ?? new HttpError(404, 'error.notFound.title', 'error.notFound.message');
       }
     } catch (err) {
       if (isProviderRefusalAfterEmptySession(err, ctx)) return;
@@ -76,27 +78,18 @@ export function errorPages(renderPage: RenderPage, log: Logger) {
       } else if (shown.status === 503) {
         log({ level: 'warn', event: 'database_unavailable', requestId, path: ctx.path, error: err instanceof Error ? err.message : String(err) });
       }
-      const page = shown ?? {
-        status: 500,
-        title: 'Something went wrong',
-        message: 'Latchkey could not finish this request. Please try again.',
-        headers: {},
-      };
+      const page: Shown = shown ?? { status: 500, title: 'error.server.title', message: 'error.server.message', headers: {} };
       if (ctx.headerSent) return;
       ctx.status = page.status;
       ctx.set(page.headers);
       ctx.set('Cache-Control', 'no-store');
       if (wantsJson(ctx)) {
         const error = page.status === 503 ? 'temporarily_unavailable' : page.status >= 500 ? 'server_error' : 'invalid_request';
-        ctx.body = { error, error_description: page.message, ...(shown ? {} : { reference: requestId }) };
+        const description = page.detail ?? english[page.message ?? page.title].replaceAll('{product}', productName);
+        ctx.body = { error, error_description: description, ...(shown ? {} : { reference: requestId }) };
         return;
       }
-      ctx.type = 'html';
-      ctx.body = await renderPage('error', {
-        title: page.title,
-        message: page.message,
-        reference: shown ? null : requestId,
-      });
+      await renderPage(ctx, 'error', { title: page.title, message: page.message, detail: page.detail ?? null, reference: shown ? null : requestId });
     }
   };
 }

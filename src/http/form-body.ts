@@ -6,15 +6,15 @@ const LIMIT_BYTES = 16 * 1024;
 /** Reads an application/x-www-form-urlencoded body of at most 16 KiB; the login forms need far less. */
 export async function readForm(ctx: Context): Promise<Record<string, string>> {
   if (!ctx.is('application/x-www-form-urlencoded')) {
-    throw new HttpError(415, 'Unsupported form', 'This address accepts only HTML form submissions.');
+    throw new HttpError(415, 'error.unsupportedForm.title', 'error.unsupportedForm.message');
   }
   const declared = Number(ctx.get('content-length') || 0);
-  if (declared > LIMIT_BYTES) throw new HttpError(413, 'Form too large', 'The submitted form is larger than allowed.');
+  if (declared > LIMIT_BYTES) throw new HttpError(413, 'error.tooLarge.title', 'error.tooLarge.message');
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > LIMIT_BYTES) throw new HttpError(413, 'Form too large', 'The submitted form is larger than allowed.');
+    if (size > LIMIT_BYTES) throw new HttpError(413, 'error.tooLarge.title', 'error.tooLarge.message');
     chunks.push(chunk);
   }
   const form: Record<string, string> = Object.create(null);

@@ -8,7 +8,7 @@ export function bodySizeLimit() {
   return async (ctx: Context, next: Next) => {
     const length = Number(ctx.get('content-length') || 0);
     if (length > MAX_BODY_BYTES) {
-      throw new HttpError(413, 'Request too large', `The request body is larger than ${MAX_BODY_BYTES / 1024} KiB.`);
+      throw new HttpError(413, 'error.tooLarge.title', 'error.tooLarge.message');
     }
     await next();
   };
@@ -36,5 +36,5 @@ const PROVIDER_ROUTES: Record<string, string[]> = {
 export function methodNotAllowed(ctx: Context): HttpError | null {
   const allowed = PROVIDER_ROUTES[ctx.path];
   if (!allowed || allowed.includes(ctx.method) || (ctx.method === 'HEAD' && allowed.includes('GET'))) return null;
-  return new HttpError(405, 'Method not allowed', `${ctx.path} accepts ${allowed.join(' and ')} only.`, { Allow: allowed.join(', ') });
+  return new HttpError(405, 'error.method.title', 'error.method.message', { Allow: allowed.join(', ') });
 }

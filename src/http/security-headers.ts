@@ -5,8 +5,10 @@ import type { Context, Next } from 'koa';
 // POST, which would block the redirect back to the relying party.
 const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
+  "script-src 'self'",
   "style-src 'self'",
-  "img-src 'self' data:",
+  // Logos (the product's and each app's) are https or inline images.
+  "img-src 'self' data: https:",
   "base-uri 'none'",
   "frame-ancestors 'none'",
 ].join('; ');

@@ -1,17 +1,27 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Router from '@koa/router';
-import { staticDir } from '../interactions/render.ts';
+import type { Branding } from '../config.ts';
+import { brandStylesheet, staticDir } from '../interactions/render.ts';
 
-const types: Record<string, string> = { '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png' };
+const types: Record<string, string> = {
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+};
 
-/** Serves the files of views/static by exact name only, so no path can reach outside it. */
-export function createStaticRouter(): Router {
-  const files = new Map(
+/**
+ * Serves the files of views/static by exact name only, so no path can reach outside it, and
+ * brand.css, made from the branding settings.
+ */
+export function createStaticRouter(branding: Branding): Router {
+  const files = new Map<string, string | Buffer>(
     fs.readdirSync(staticDir)
       .filter((name) => types[path.extname(name)])
       .map((name) => [name, fs.readFileSync(path.join(staticDir, name))] as const),
   );
+  files.set('brand.css', brandStylesheet(branding));
   const router = new Router();
   router.get('/static/:name', (ctx) => {
     const content = files.get(ctx.params.name ?? '');

@@ -7,7 +7,7 @@ import type { PasswordHasher } from '../accounts/passwords.ts';
 import { verifyCredentials } from '../accounts/credentials.ts';
 import { readForm } from '../http/form-body.ts';
 import { HttpError } from '../http/http-error.ts';
-import { scopeDescriptions } from '../oidc/scopes.ts';
+import type { MessageKey } from '../i18n/catalogue.ts';
 import { findApiByIdentifier } from '../apis/apis.ts';
 import type { ThrottleSettings } from '../config.ts';
 import { accountKey, addressKey, blockedUntil, clearFailures, recordFailure } from '../accounts/throttling.ts';
@@ -31,7 +31,12 @@ export interface InteractionDependencies {
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
-const SIGN_IN_FAILED = 'The email or password is not correct.';
+const SIGN_IN_FAILED: PageMessage = { key: 'login.failed' };
+
+/** A line a page shows: a catalogue message, or text that is data (an API's own words). */
+type PageMessage = { key: MessageKey; vars?: Record<string, string | number>; text?: undefined } | { text: string; key?: undefined };
+
+const scopeMessage = (scope: string): MessageKey => `scope.${scope}` as MessageKey;
 
 /** Login, consent and abort: the pages oidc-provider sends the browser to when it needs the user. */
 export function createInteractionRouter(deps: InteractionDependencies): Router {
@@ -49,10 +54,10 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     // The cookie names the interaction this browser is in; a URL for another one is a stale tab
     // or a forged link.
     if (details.uid !== ctx.params.uid) {
-      throw new HttpError(400, 'This sign-in has expired', 'Go back to the application and start signing in again.');
+      throw new HttpError(400, 'error.expired.title', 'error.expired.message');
     }
     if (expectedPrompt && details.prompt.name !== expectedPrompt) {
-      throw new HttpError(400, 'This page is out of date', 'Go back to the application and start signing in again.');
+      throw new HttpError(400, 'error.outdated.title', 'error.expired.message');
     }
     return details;
   }
@@ -60,15 +65,11 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   async function readCheckedForm(ctx: Context): Promise<Record<string, string>> {
     const form = await readForm(ctx);
     if (!csrf.isValid(ctx, `interaction:${ctx.params.uid}`, form.csrf)) {
-      throw new HttpError(403, 'This form has expired', 'Go back to the application and start signing in again.');
+      throw new HttpError(403, 'error.formExpired.title', 'error.expired.message');
     }
     return form;
   }
 
-  async function clientName(details: Details): Promise<string> {
-    const client = await provider().Client.find(String(details.params.client_id));
-    return client?.clientName ?? String(details.params.client_id);
-  }
 
   /** API permissions in words: "Invoices: Read invoices", or the scope name when it has no description. */
   async function describeApiScopes(byResource: Record<string, string[]> | undefined): Promise<string[]> {
@@ -83,18 +84,31 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     return items;
   }
 
-  function retryAfterMessage(seconds: number): string {
+  function retryAfterMessage(seconds: number): PageMessage {
     const minutes = Math.ceil(seconds / 60);
-    return `Too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+    return minutes === 1 ? { key: 'login.throttledOne' } : { key: 'login.throttled', vars: { minutes } };
   }
 
-  async function renderLogin(ctx: Context, details: Details, extra: { email?: string; error?: string } = {}) {
-    ctx.type = 'html';
-    ctx.body = await renderPage('login', {
-      title: 'Sign in',
+  /** What the pages show of the app: its name, and its logo and policies when it registered them. */
+  async function clientOf(details: Details) {
+    const client = await provider().Client.find(String(details.params.client_id));
+    return {
+      name: client?.clientName ?? String(details.params.client_id),
+      logo: client?.logoUri ?? null,
+      policy: client?.policyUri ?? null,
+      terms: client?.tosUri ?? null,
+    };
+  }
+
+  const uiLocalesOf = (details: Details) => (typeof details.params.ui_locales === 'string' ? details.params.ui_locales : undefined);
+
+  async function renderLogin(ctx: Context, details: Details, extra: { email?: string; error?: PageMessage } = {}) {
+    await renderPage(ctx, 'login', {
+      title: 'login.title',
+      uiLocales: uiLocalesOf(details),
       uid: details.uid,
       csrf: csrf.tokenFor(ctx, `interaction:${details.uid}`),
-      clientName: await clientName(details),
+      client: await clientOf(details),
       email: extra.email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
       error: extra.error ?? null,
     });
@@ -110,18 +124,18 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     const details = await loadInteraction(ctx);
     if (details.prompt.name === 'login') return renderLogin(ctx, details);
     if (details.prompt.name !== 'consent') {
-      throw new HttpError(400, 'Unsupported request', 'Latchkey cannot complete this kind of sign-in request.');
+      throw new HttpError(400, 'error.unsupported.title', 'error.unsupported.message');
     }
     const missing = (details.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
     const requested = String(details.params.scope ?? '').split(' ').filter((s) => missing.includes(s));
     const apiItems = await describeApiScopes(details.prompt.details.missingResourceScopes as Record<string, string[]> | undefined);
-    ctx.type = 'html';
-    ctx.body = await renderPage('consent', {
-      title: 'Allow access',
+    await renderPage(ctx, 'consent', {
+      title: 'consent.title',
+      uiLocales: uiLocalesOf(details),
       uid: details.uid,
       csrf: csrf.tokenFor(ctx, `interaction:${details.uid}`),
-      clientName: await clientName(details),
-      scopes: [...requested.map((s) => scopeDescriptions[s] ?? s), ...apiItems],
+      client: await clientOf(details),
+      scopes: [...requested.map((s): PageMessage => ({ key: scopeMessage(s) })), ...apiItems.map((text): PageMessage => ({ text }))],
     });
   });
 
@@ -173,11 +187,11 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     await readCheckedForm(ctx);
     const details = await loadInteraction(ctx, 'consent');
     const { prompt, params, session } = details;
-    if (!session) throw new HttpError(400, 'This sign-in has expired', 'Go back to the application and start signing in again.');
+    if (!session) throw new HttpError(400, 'error.expired.title', 'error.expired.message');
     const grant = details.grantId
       ? await provider().Grant.find(details.grantId)
       : new (provider().Grant)({ accountId: session.accountId, clientId: String(params.client_id) });
-    if (!grant) throw new HttpError(400, 'This sign-in has expired', 'Go back to the application and start signing in again.');
+    if (!grant) throw new HttpError(400, 'error.expired.title', 'error.expired.message');
     const missingScope = prompt.details.missingOIDCScope as string[] | undefined;
     if (missingScope) grant.addOIDCScope(missingScope.join(' '));
     const missingClaims = prompt.details.missingOIDCClaims as string[] | undefined;

@@ -1,5 +1,6 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { RenderPage } from '../interactions/render.ts';
+import type { MessageKey } from '../i18n/catalogue.ts';
 
 interface ProviderForm {
   action: string;
@@ -25,30 +26,27 @@ function clientNameOf(ctx: KoaContextWithOIDC): string {
 export function createDevicePages(renderPage: RenderPage) {
   return {
     async userCodeInputSource(ctx: KoaContextWithOIDC, form: string, _out?: unknown, err?: { userCode?: string; name?: string }) {
-      let error: string | null = null;
-      if (err && (err.userCode || err.name === 'NoCodeError')) error = 'That code is not correct or has expired. Check the code on your device and try again.';
-      else if (err && err.name === 'AbortedError') error = 'The sign-in on the device was cancelled.';
-      else if (err) error = 'The code could not be checked. Please try again.';
-      ctx.type = 'html';
-      ctx.body = await renderPage('device-code', {
-        title: 'Connect a device',
+      let error: MessageKey | null = null;
+      if (err && (err.userCode || err.name === 'NoCodeError')) error = 'device.wrongCode';
+      else if (err && err.name === 'AbortedError') error = 'device.aborted';
+      else if (err) error = 'device.failed';
+      await renderPage(ctx, 'device-code', {
+        title: 'device.title',
         ...readProviderForm(form),
         userCode: err?.userCode ?? '',
         error,
       });
     },
     async userCodeConfirmSource(ctx: KoaContextWithOIDC, form: string, _client: unknown, _deviceInfo: unknown, userCode: string) {
-      ctx.type = 'html';
-      ctx.body = await renderPage('device-confirm', {
-        title: 'Confirm the device',
+      await renderPage(ctx, 'device-confirm', {
+        title: 'deviceConfirm.title',
         ...readProviderForm(form),
         clientName: clientNameOf(ctx),
         userCode,
       });
     },
     async successSource(ctx: KoaContextWithOIDC) {
-      ctx.type = 'html';
-      ctx.body = await renderPage('device-done', { title: 'Device connected', clientName: clientNameOf(ctx) });
+      await renderPage(ctx, 'device-done', { title: 'deviceDone.title', clientName: clientNameOf(ctx) });
     },
   };
 }

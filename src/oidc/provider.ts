@@ -86,16 +86,10 @@ export function createProvider({ config, db, keys, secretBox, renderPage, clock 
         enabled: true,
         async logoutSource(ctx, form) {
           const client = (ctx as KoaContextWithOIDC).oidc.client;
-          ctx.type = 'html';
-          ctx.body = await renderPage('logout', {
-            title: 'Sign out',
-            clientName: client?.clientName ?? null,
-            form,
-          });
+          await renderPage(ctx, 'logout', { title: 'logout.title', clientName: client?.clientName ?? null, form });
         },
         async postLogoutSuccessSource(ctx) {
-          ctx.type = 'html';
-          ctx.body = await renderPage('logged-out', { title: 'Signed out' });
+          await renderPage(ctx, 'logged-out', { title: 'loggedOut.title' });
         },
       },
     },
@@ -140,8 +134,7 @@ export function createProvider({ config, db, keys, secretBox, renderPage, clock 
     rotateRefreshToken: true,
     async renderError(ctx, out) {
       const page = errorPageFor(out.error, out.error_description);
-      ctx.type = 'html';
-      ctx.body = await renderPage('error', { title: page.title, message: page.message, reference: null });
+      await renderPage(ctx, 'error', { title: page.title, message: page.message, detail: page.detail, reference: null });
     },
   };
 
