@@ -107,6 +107,21 @@ describe('admin: clients', () => {
     await refused(['client', 'rotate-secret', publicApp.clientId], /has no secret \(it authenticates with none\)/);
   });
 
+  it('updates what the pages show of a client, and refuses unsafe logos and links', async () => {
+    const app = await registerApp(file, REDIRECT_URI);
+    const updated = await admin(file, ['client', 'update', app.clientId, '--name', 'Renamed', '--logo-uri', 'https://cdn.example.com/logo.png', '--policy-uri', 'https://example.com/privacy', '--json']);
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(updated.json()).toMatchObject({ name: 'Renamed', logoUri: 'https://cdn.example.com/logo.png', policyUri: 'https://example.com/privacy', tosUri: null });
+    expect((await admin(file, ['client', 'update', app.clientId, '--policy-uri', '', '--json'])).json()).toMatchObject({ policyUri: null });
+    await refused(['client', 'update', app.clientId, '--logo-uri', 'javascript:alert(1)'], /--logo-uri must be an https URL/);
+    await refused(['client', 'update', app.clientId, '--logo-uri', 'http://cdn.example.com/logo.png'], /--logo-uri must be an https URL/);
+    await refused(['client', 'update', app.clientId, '--logo-uri', 'data:text/html;base64,PHNjcmlwdD4='], /--logo-uri must be an https URL/);
+    await refused(['client', 'update', app.clientId, '--tos-uri', 'ftp://example.com/terms'], /--tos-uri must be an absolute http\(s\) URL/);
+    await refused(['client', 'update', app.clientId], /nothing to update/);
+    await refused(['client', 'update', 'no-such-client', '--name', 'X'], /no client with id/);
+    expect((await admin(file, ['client', 'show', app.clientId, '--json'])).json()).toMatchObject({ name: 'Renamed', logoUri: 'https://cdn.example.com/logo.png' });
+  });
+
   it('deletes a client: it can no longer start a sign-in', async () => {
     const app = await registerApp(file, REDIRECT_URI);
     const rp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);

@@ -78,6 +78,18 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
     expect(() => loadConfig({ LATCHKEY_SECRET_FILE: '/nonexistent/secret' })).toThrow(/LATCHKEY_SECRET_FILE: cannot read \/nonexistent\/secret \(ENOENT\)/);
   });
 
+  it('validates the branding settings', () => {
+    expect(() => loadConfig({ BRAND_PRIMARY_COLOR: 'red; background: url(x)' })).toThrow(/BRAND_PRIMARY_COLOR: must be a colour like #1f5fbf/);
+    expect(() => loadConfig({ BRAND_LOGO_URL: 'http://cdn.example.com/logo.png' })).toThrow(/BRAND_LOGO_URL: must be an https URL/);
+    expect(() => loadConfig({ BRAND_LOGO_URL: 'javascript:alert(1)' })).toThrow(/BRAND_LOGO_URL/);
+    expect(() => loadConfig({ SUPPORT_URL: 'javascript:alert(1)' })).toThrow(/SUPPORT_URL: must be an http\(s\) or mailto: URL/);
+    expect(loadConfig({ PRODUCT_NAME: 'Acme ID', BRAND_PRIMARY_COLOR: '#aa0000', SUPPORT_URL: 'mailto:help@acme.example' }).branding).toMatchObject({
+      productName: 'Acme ID',
+      primaryColor: '#aa0000',
+      supportUrl: 'mailto:help@acme.example',
+    });
+  });
+
   it('defaults to port 3000, a SQLite file under db/ and the OWASP argon2id minimum', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({

@@ -5,6 +5,7 @@ import * as sealedClientSecrets from './0003_sealed_client_secrets.ts';
 import * as rbac from './0004_rbac.ts';
 import * as security from './0005_security.ts';
 import * as keyRotation from './0006_key_rotation.ts';
+import * as clientBranding from './0007_client_branding.ts';
 
 /** Append-only: a landed migration is never edited; a change is a new entry. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '0004_rbac': rbac,
   '0005_security': security,
   '0006_key_rotation': keyRotation,
+  '0007_client_branding': clientBranding,
 };

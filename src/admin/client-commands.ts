@@ -3,7 +3,7 @@ import { readFileArgument } from './io.ts';
 import { describePermissions } from './user-commands.ts';
 import { roleNamesOfClient } from '../rbac/roles.ts';
 import { permissionsOfClient } from '../rbac/permissions.ts';
-import { createClient, deleteClient, listClients, requireClient, rotateClientSecret, type Client } from '../clients/clients.ts';
+import { createClient, deleteClient, listClients, requireClient, rotateClientSecret, updateClient, type Client } from '../clients/clients.ts';
 
 function describeClient(client: Client): string[] {
   return [
@@ -18,6 +18,9 @@ function describeClient(client: Client): string[] {
     ...(client.jwksUri ? [`jwks_uri:       ${client.jwksUri}`] : []),
     ...(client.jwks ? [`jwks:           ${client.jwks.keys.length} key(s)`] : []),
     `ID token alg:   ${client.idTokenSigningAlg}`,
+    ...(client.logoUri ? [`logo:           ${client.logoUri.startsWith('data:') ? 'inline image' : client.logoUri}`] : []),
+    ...(client.policyUri ? [`privacy policy: ${client.policyUri}`] : []),
+    ...(client.tosUri ? [`terms:          ${client.tosUri}`] : []),
     `created:        ${client.createdAt}`,
   ];
 }
@@ -66,6 +69,22 @@ export const clientCommands: CommandGroup = {
         human.push(`client_secret:  ${clientSecret}`, '', 'Store the secret now: it is not shown again (rotate it with client rotate-secret).');
       }
       print({ ...client, clientSecret }, human);
+    },
+  },
+  update: {
+    summary: 'change what the sign-in pages show of an application: name, logo, privacy and terms links',
+    usage: 'CLIENT_ID [--name NAME] [--logo-uri URL] [--policy-uri URL] [--tos-uri URL] [--json]   (an empty value removes a link)',
+    options: { name: { type: 'string' }, 'logo-uri': { type: 'string' }, 'policy-uri': { type: 'string' }, 'tos-uri': { type: 'string' } },
+    positionals: 1,
+    changes: true,
+    async run({ db, positionals, values, print }) {
+      const client = await updateClient(db, positionals[0]!, {
+        name: values.name as string | undefined,
+        logoUri: values['logo-uri'] as string | undefined,
+        policyUri: values['policy-uri'] as string | undefined,
+        tosUri: values['tos-uri'] as string | undefined,
+      });
+      print(client, describeClient(client));
     },
   },
   list: {

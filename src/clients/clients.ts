@@ -35,6 +35,9 @@ export interface Client {
   jwks: PublicJwks | null;
   jwksUri: string | null;
   idTokenSigningAlg: string;
+  logoUri: string | null;
+  policyUri: string | null;
+  tosUri: string | null;
   createdAt: string;
 }
 
@@ -71,6 +74,9 @@ export function toClient(row: ClientRow): Client {
     jwks: row.jwks ? (JSON.parse(row.jwks) as PublicJwks) : null,
     jwksUri: row.jwks_uri,
     idTokenSigningAlg: row.id_token_signed_response_alg ?? 'RS256',
+    logoUri: row.logo_uri,
+    policyUri: row.policy_uri,
+    tosUri: row.tos_uri,
     createdAt: row.created_at,
   };
 }
@@ -92,7 +98,7 @@ function checkUri(uri: string, option: string): string {
   return uri;
 }
 
-type CheckedClient = Omit<ClientRow, 'client_id' | 'secret_digest' | 'secret_sealed' | 'created_at' | 'updated_at'>;
+type CheckedClient = Omit<ClientRow, 'client_id' | 'secret_digest' | 'secret_sealed' | 'created_at' | 'updated_at' | 'logo_uri' | 'policy_uri' | 'tos_uri'>;
 
 function resolveAuthMethod(input: NewClient, hasKeys: boolean): string {
   if (input.public && input.authMethod && input.authMethod !== 'none') {
@@ -217,6 +223,9 @@ export async function createClient(db: Kysely<Database>, input: NewClient, box: 
     ...fields,
     client_id: clientId,
     ...(secret ? storedSecret(method, clientId, secret, box) : { secret_digest: null, secret_sealed: null }),
+    logo_uri: null,
+    policy_uri: null,
+    tos_uri: null,
     created_at: now,
     updated_at: now,
   };
@@ -257,4 +266,58 @@ export async function rotateClientSecret(db: Kysely<Database>, clientId: string,
     .where('client_id', '=', clientId)
     .execute();
   return secret;
+}
+
+export interface ClientUpdate {
+  name?: string;
+  /** An https URL or a small data:image; an empty string removes it. */
+  logoUri?: string;
+  policyUri?: string;
+  tosUri?: string;
+}
+
+function checkLogo(value: string): string | null {
+  if (value === '') return null;
+  if (/^data:image\/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$/.test(value)) {
+    if (value.length > 16_384) throw new DomainError('invalid_input', '--logo-uri: a data: image must be under 16 KiB; host a larger logo on https');
+    return value;
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new DomainError('invalid_input', '--logo-uri must be an https URL or a data:image/… URL');
+  }
+  // The logo is shown on the login page: never a script-capable or cleartext scheme.
+  if (url.protocol !== 'https:') throw new DomainError('invalid_input', '--logo-uri must be an https URL or a data:image/… URL');
+  return url.href;
+}
+
+function checkLink(value: string, option: string): string | null {
+  if (value === '') return null;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new DomainError('invalid_input', `${option} must be an absolute http(s) URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new DomainError('invalid_input', `${option} must be an absolute http(s) URL`);
+  return url.href;
+}
+
+/** Changes what the pages show of an app: its name, logo, and privacy and terms links. */
+export async function updateClient(db: Kysely<Database>, clientId: string, update: ClientUpdate): Promise<Client> {
+  await requireClient(db, clientId);
+  const set: Partial<ClientRow> = {};
+  if (update.name !== undefined) {
+    const name = update.name.trim();
+    if (!name || name.length > 200) throw new DomainError('invalid_input', '--name must be 1 to 200 characters');
+    set.name = name;
+  }
+  if (update.logoUri !== undefined) set.logo_uri = checkLogo(update.logoUri);
+  if (update.policyUri !== undefined) set.policy_uri = checkLink(update.policyUri, '--policy-uri');
+  if (update.tosUri !== undefined) set.tos_uri = checkLink(update.tosUri, '--tos-uri');
+  if (Object.keys(set).length === 0) throw new DomainError('invalid_input', 'nothing to update: give --name, --logo-uri, --policy-uri or --tos-uri');
+  await db.updateTable('clients').set({ ...set, updated_at: new Date().toISOString() }).where('client_id', '=', clientId).execute();
+  return requireClient(db, clientId);
 }

@@ -74,6 +74,9 @@ export interface ClientTable {
   jwks_uri: string | null;
   /** RS256 when null. */
   id_token_signed_response_alg: string | null;
+  logo_uri: string | null;
+  policy_uri: string | null;
+  tos_uri: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -8,6 +8,7 @@ import { verifyCredentials } from '../accounts/credentials.ts';
 import { readForm } from '../http/form-body.ts';
 import { HttpError } from '../http/http-error.ts';
 import type { MessageKey } from '../i18n/catalogue.ts';
+import { findClientRow, toClient } from '../clients/clients.ts';
 import { findApiByIdentifier } from '../apis/apis.ts';
 import type { ThrottleSettings } from '../config.ts';
 import { accountKey, addressKey, blockedUntil, clearFailures, recordFailure } from '../accounts/throttling.ts';
@@ -89,11 +90,15 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     return minutes === 1 ? { key: 'login.throttledOne' } : { key: 'login.throttled', vars: { minutes } };
   }
 
-  /** What the pages show of the app: its name, and its logo and policies when it registered them. */
+  /**
+   * What the pages show of the app: its name, and its logo and policies when it has them. Read
+   * from our table rather than the provider's metadata, which would refuse a data: logo.
+   */
   async function clientOf(details: Details) {
-    const client = await provider().Client.find(String(details.params.client_id));
+    const row = await findClientRow(db, String(details.params.client_id));
+    const client = row ? toClient(row) : null;
     return {
-      name: client?.clientName ?? String(details.params.client_id),
+      name: client?.name ?? String(details.params.client_id),
       logo: client?.logoUri ?? null,
       policy: client?.policyUri ?? null,
       terms: client?.tosUri ?? null,
