@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { advanceClock } from './helpers/clock.ts';
 import { startLatchkey, type RunningServer } from './helpers/server.ts';
 import { admin, registerApp, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
@@ -31,10 +32,6 @@ const signIn = async (server: RunningServer, scope = 'openid') => (await Relying
 const kidOf = (jwt: string) => decodeProtectedHeader(jwt).kid;
 const keyList = async () => (await admin(database.url, ['keys', 'list', '--json'])).json<{ kid: string; alg: string; state: string }[]>();
 
-function advanceClock(seconds: number) {
-  vi.useFakeTimers({ toFake: ['Date'] });
-  vi.setSystemTime(Date.now() + seconds * 1000);
-}
 
 describe('signing key rotation', () => {
   it('publishes the new key before using it, switches, and retires the old key after its tokens expire', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as oidc from 'openid-client';
+import { advanceClock } from './helpers/clock.ts';
 import { startLatchkey, type RunningServer } from './helpers/server.ts';
 import { admin, registerApp, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
 import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
@@ -18,10 +19,6 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-function advanceClock(seconds: number) {
-  vi.useFakeTimers({ toFake: ['Date'] });
-  vi.setSystemTime(Date.now() + seconds * 1000);
-}
 
 /** One password attempt through the login form, from a given client address. */
 async function attempt(email: string, password: string, from = '198.51.100.7') {
