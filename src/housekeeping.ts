@@ -19,6 +19,7 @@ export interface HousekeepingResult {
 export async function runHousekeeping(db: Kysely<Database>, config: Config, clock: Clock): Promise<HousekeepingResult> {
   const expiredPayloads = await purgeExpiredPayloads(db, clock);
   await purgeStaleThrottles(db, config.throttling, epochSeconds(clock));
+  await db.deleteFrom('federation_flows').where('expires_at', '<=', epochSeconds(clock)).execute();
   const auditEvents = await purgeAudit(db, config.auditRetentionDays, clock.now());
   return { expiredPayloads, auditEvents };
 }

@@ -14,6 +14,8 @@ import { createProvider } from './oidc/provider.ts';
 import { createCsrf } from './interactions/csrf.ts';
 import { createPageRenderer } from './interactions/render.ts';
 import { loadCatalogue } from './i18n/catalogue.ts';
+import { createFederationRouter } from './federation/routes.ts';
+import { createUpstreamDirectory } from './federation/upstream.ts';
 import { createInteractionRouter } from './interactions/routes.ts';
 import { errorPages } from './http/errors.ts';
 import { requestLogging, type Logger } from './http/logging.ts';
@@ -111,15 +113,25 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
   app.proxy = config.trustProxy;
   app.silent = true;
 
+  const csrf = createCsrf(initialKeys.cookie[0]!);
   const interactions = createInteractionRouter({
     provider: () => current.provider,
     db,
     hasher: hasher ?? createPasswordHasher(config.argon2),
-    csrf: createCsrf(initialKeys.cookie[0]!),
+    csrf,
     renderPage,
     onSignIn: metrics.signIn,
     audit,
     throttling: config.throttling,
+    clock,
+  });
+  const federation = createFederationRouter({
+    provider: () => current.provider,
+    db,
+    csrf,
+    upstream: createUpstreamDirectory(secretBox),
+    issuer: config.issuer,
+    audit,
     clock,
   });
   const operations = createHealthRouter(db, () => current.keys.signing.length > 0);
@@ -137,6 +149,8 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
   app.use(assets.allowedMethods());
   app.use(interactions.routes());
   app.use(interactions.allowedMethods());
+  app.use(federation.routes());
+  app.use(federation.allowedMethods());
   app.use((ctx, next) => mounted(ctx, next));
   return {
     app,

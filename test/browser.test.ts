@@ -39,7 +39,9 @@ describe.skipIf(!hasChromium || testDialect !== 'sqlite')('pages in a real brows
 
   beforeAll(async () => {
     appServer = http.createServer((req, res) => {
-      landedAt = new URL(req.url ?? '/', APP_REDIRECT);
+      // Only the callback counts: the browser also asks the app for /favicon.ico.
+      const url = new URL(req.url ?? '/', APP_REDIRECT);
+      if (url.pathname === '/callback') landedAt = url;
       res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><html lang="en"><title>App</title><p>Back in the app</p></html>');
     });
     await new Promise<void>((resolve) => appServer.listen(0, '127.0.0.1', resolve));

@@ -67,6 +67,7 @@ export async function createUser(db: Kysely<Database>, hasher: PasswordHasher, i
     password_hash: passwordHash,
     email_verified: input.emailVerified ? 1 : 0,
     disabled: 0,
+    picture: null,
     created_at: now,
     updated_at: now,
   };

@@ -14,6 +14,7 @@ import { dbCommands } from './db-commands.ts';
 import { apiCommands } from './api-commands.ts';
 import { auditCommands } from './audit-commands.ts';
 import { keyCommands } from './key-commands.ts';
+import { idpCommands } from './idp-commands.ts';
 import os from 'node:os';
 import { recordAudit } from '../audit/audit.ts';
 
@@ -52,6 +53,7 @@ const groups: Record<string, CommandGroup> = {
   api: apiCommands,
   audit: auditCommands,
   keys: keyCommands,
+  idp: idpCommands,
   db: dbCommands,
 };
 
@@ -144,7 +146,8 @@ export async function runAdmin(argv: string[], io: AdminIo): Promise<number> {
   // Options as given, for the audit trail: no command takes a secret as an argument.
   const audited = async (outcome: 'success' | 'failure', reason?: string) => {
     if (!command.changes) return;
-    const { json: _json, help: _help, ...options } = parsed.values;
+    // Secrets never go to the trail, even the few a command may take as an argument.
+    const options = Object.fromEntries(Object.entries(parsed.values).filter(([k]) => !['json', 'help'].includes(k) && !k.includes('secret')));
     await recordAudit(database.db, {
       event: `admin.${groupName}.${commandName}`,
       outcome,

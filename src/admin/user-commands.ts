@@ -1,5 +1,6 @@
 import type { CommandContext, CommandGroup } from './cli.ts';
-import { readNewPassword } from './io.ts';
+import { readNewPassword, UsageError } from './io.ts';
+import { DomainError } from '../errors.ts';
 import { createPasswordHasher } from '../accounts/passwords.ts';
 import { createUser, listUsers, requireUserByEmail, setUserDisabled, setUserPassword, type User } from '../accounts/users.ts';
 import { roleNamesOfUser } from '../rbac/roles.ts';
@@ -85,7 +86,12 @@ export const userCommands: CommandGroup = {
       const user = await requireUserByEmail(ctx.db, emailArg(ctx));
       const roles = await roleNamesOfUser(ctx.db, user.id);
       const permissions = await permissionsOfUser(ctx.db, user.id);
-      ctx.print({ ...publicUser(user, roles), permissions }, [...describeUser(user, roles), ...describePermissions(permissions)]);
+      const links = await ctx.db.selectFrom('user_links').select(['provider_id as provider', 'subject', 'created_at as linkedAt']).where('user_id', '=', user.id).orderBy('provider_id').execute();
+      ctx.print({ ...publicUser(user, roles), permissions, links }, [
+        ...describeUser(user, roles),
+        ...describePermissions(permissions),
+        `linked:    ${links.map((l) => `${l.provider} (${l.subject})`).join(', ') || '-'}`,
+      ]);
     },
   },
   disable: {
@@ -108,6 +114,21 @@ export const userCommands: CommandGroup = {
     async run(ctx) {
       const user = await setUserDisabled(ctx.db, emailArg(ctx), false);
       ctx.print({ email: user.email, disabled: false }, `enabled ${user.email}`);
+    },
+  },
+  unlink: {
+    summary: 'remove the link between a person and their account at an upstream identity provider',
+    usage: 'EMAIL --idp ID [--json]',
+    options: { idp: { type: 'string' } },
+    positionals: 1,
+    changes: true,
+    async run(ctx) {
+      const user = await requireUserByEmail(ctx.db, emailArg(ctx));
+      const idp = ctx.values.idp;
+      if (typeof idp !== 'string' || !idp) throw new UsageError('--idp ID is required');
+      const result = await ctx.db.deleteFrom('user_links').where('user_id', '=', user.id).where('provider_id', '=', idp).executeTakeFirst();
+      if (Number(result.numDeletedRows) === 0) throw new DomainError('not_found', `${user.email} has no link to ${idp}`);
+      ctx.print({ email: user.email, unlinked: idp }, `${user.email} is no longer linked to ${idp}`);
     },
   },
   'sign-out': {

@@ -15,6 +15,9 @@ export interface Database {
   client_roles: ClientRoleTable;
   sign_in_throttles: SignInThrottleTable;
   audit_events: AuditEventTable;
+  identity_providers: IdentityProviderTable;
+  user_links: UserLinkTable;
+  federation_flows: FederationFlowTable;
 }
 
 /** What oidc-provider persists (sessions, grants, codes, tokens, interactions, …) keyed by model and id. */
@@ -39,6 +42,7 @@ export interface UserTable {
   password_hash: string | null;
   email_verified: number;
   disabled: number;
+  picture: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -149,4 +153,44 @@ export interface AuditEventTable {
   client_id: string | null;
   ip: string | null;
   details: string | null;
+}
+
+/** An upstream OpenID Connect provider people may sign in with. */
+export interface IdentityProviderTable {
+  /** A short slug, used in URLs and commands. */
+  id: string;
+  name: string;
+  issuer: string;
+  client_id: string;
+  client_secret_sealed: string | null;
+  scope: string;
+  button_label: string | null;
+  allow_signup: number;
+  link_by_verified_email: number;
+  refresh_profile: number;
+  /** An upstream claim whose values map to roles, and the map (JSON {value: role}). */
+  role_claim: string | null;
+  role_map: string | null;
+  disabled: number;
+  created_at: string;
+}
+
+export interface UserLinkTable {
+  provider_id: string;
+  subject: string;
+  user_id: string;
+  created_at: string;
+}
+
+export interface FederationFlowTable {
+  state: string;
+  interaction_uid: string;
+  provider_id: string;
+  nonce: string;
+  code_verifier: string;
+  /** Set when the upstream account matched a user who must sign in with a password once to link. */
+  pending_subject: string | null;
+  /** The user that the pending link is for: only they may complete it. */
+  pending_email: string | null;
+  expires_at: number;
 }

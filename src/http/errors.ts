@@ -15,6 +15,8 @@ interface Shown {
   message: MessageKey | null;
   detail?: string | null;
   headers: Record<string, string>;
+  vars?: Record<string, string>;
+  backTo?: string | null;
 }
 
 const RETRY_AFTER_SECONDS = '5';
@@ -27,7 +29,9 @@ const unavailable: Shown = {
 };
 
 function describe(err: unknown): Shown | null {
-  if (err instanceof HttpError) return { status: err.status, title: err.title, message: err.messageKey, headers: err.headers };
+  if (err instanceof HttpError) {
+    return { status: err.status, title: err.title, message: err.messageKey, headers: err.headers, vars: err.vars, backTo: err.backTo };
+  }
   if (err instanceof oidcErrors.SessionNotFound) {
     return { status: err.status, ...errorPageFor('session_not_found', undefined), headers: {} };
   }
@@ -85,11 +89,19 @@ export function errorPages(renderPage: RenderPage, log: Logger, productName: str
       ctx.set('Cache-Control', 'no-store');
       if (wantsJson(ctx)) {
         const error = page.status === 503 ? 'temporarily_unavailable' : page.status >= 500 ? 'server_error' : 'invalid_request';
-        const description = page.detail ?? english[page.message ?? page.title].replaceAll('{product}', productName);
+        const template: string = page.detail ?? english[page.message ?? page.title];
+        const description = Object.entries({ product: productName, ...page.vars }).reduce((text, [k, v]) => text.replaceAll(`{${k}}`, v), template);
         ctx.body = { error, error_description: description, ...(shown ? {} : { reference: requestId }) };
         return;
       }
-      await renderPage(ctx, 'error', { title: page.title, message: page.message, detail: page.detail ?? null, reference: shown ? null : requestId });
+      await renderPage(ctx, 'error', {
+        title: page.title,
+        message: page.message,
+        vars: page.vars ?? {},
+        detail: page.detail ?? null,
+        backTo: page.backTo ?? null,
+        reference: shown ? null : requestId,
+      });
     }
   };
 }

@@ -6,13 +6,24 @@ export class HttpError extends Error {
   readonly title: MessageKey;
   readonly messageKey: MessageKey;
   readonly headers: Record<string, string>;
+  /** Values for the messages' placeholders, and a way back (a URL on this server). */
+  readonly vars: Record<string, string>;
+  readonly backTo: string | null;
 
-  constructor(status: number, title: MessageKey, message: MessageKey, headers: Record<string, string> = {}) {
+  constructor(
+    status: number,
+    title: MessageKey,
+    message: MessageKey,
+    headers: Record<string, string> = {},
+    extra: { vars?: Record<string, string>; backTo?: string } = {},
+  ) {
     super(message);
     this.name = 'HttpError';
     this.status = status;
     this.title = title;
     this.messageKey = message;
     this.headers = headers;
+    this.vars = extra.vars ?? {};
+    this.backTo = extra.backTo ?? null;
   }
 }

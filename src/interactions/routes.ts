@@ -9,6 +9,9 @@ import { readForm } from '../http/form-body.ts';
 import { HttpError } from '../http/http-error.ts';
 import type { MessageKey } from '../i18n/catalogue.ts';
 import { findClientRow, toClient } from '../clients/clients.ts';
+import { listIdentityProviders } from '../federation/providers.ts';
+import { pendingLinkOf } from '../federation/routes.ts';
+import { linkAccount } from '../federation/linking.ts';
 import { findApiByIdentifier } from '../apis/apis.ts';
 import type { ThrottleSettings } from '../config.ts';
 import { accountKey, addressKey, blockedUntil, clearFailures, recordFailure } from '../accounts/throttling.ts';
@@ -108,15 +111,33 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   const uiLocalesOf = (details: Details) => (typeof details.params.ui_locales === 'string' ? details.params.ui_locales : undefined);
 
   async function renderLogin(ctx: Context, details: Details, extra: { email?: string; error?: PageMessage } = {}) {
+    const pending = await pendingLinkOf(db, details.uid, epochSeconds(clock));
+    const providers = await listIdentityProviders(db, { enabledOnly: true });
     await renderPage(ctx, 'login', {
+      providers: providers.map((p) => ({ id: p.id, name: p.name, label: p.buttonLabel })),
+      pendingLink: pending ? { email: pending.pending_email, provider: pending.name } : null,
       title: 'login.title',
       uiLocales: uiLocalesOf(details),
       uid: details.uid,
       csrf: csrf.tokenFor(ctx, `interaction:${details.uid}`),
       client: await clientOf(details),
-      email: extra.email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
+      email: extra.email ?? pending?.pending_email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
       error: extra.error ?? null,
     });
+  }
+
+  /**
+   * A federated sign-in that found this person's account by email waits for one password
+   * sign-in as that account; this is it, so the upstream account is linked now.
+   */
+  async function completePendingLink(uid: string, user: { id: string; email: string }) {
+    const pending = await pendingLinkOf(db, uid, epochSeconds(clock));
+    if (!pending?.pending_subject || pending.pending_email !== user.email) return;
+    await db.transaction().execute(async (trx) => {
+      await linkAccount(trx, pending.provider_id, pending.pending_subject!, user.id);
+      await trx.deleteFrom('federation_flows').where('state', '=', pending.state).execute();
+    });
+    await audit({ event: 'account.linked', outcome: 'success', userId: user.id, email: user.email, details: { provider: pending.provider_id } });
   }
 
   async function finish(ctx: Context, result: Parameters<Provider['interactionResult']>[2], merge: boolean) {
@@ -184,6 +205,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     }
     onSignIn('success');
     await clearFailures(db, keys.account);
+    await completePendingLink(details.uid, check.user);
     await audit({ event: 'sign_in', outcome: 'success', userId: check.user.id, email: check.user.email, clientId, ip: ctx.ip });
     await finish(ctx, { login: { accountId: check.user.id, amr: ['pwd'] } }, false);
   });

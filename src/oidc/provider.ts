@@ -134,7 +134,7 @@ export function createProvider({ config, db, keys, secretBox, renderPage, clock 
     rotateRefreshToken: true,
     async renderError(ctx, out) {
       const page = errorPageFor(out.error, out.error_description);
-      await renderPage(ctx, 'error', { title: page.title, message: page.message, detail: page.detail, reference: null });
+      await renderPage(ctx, 'error', { title: page.title, message: page.message, vars: {}, detail: page.detail, backTo: null, reference: null });
     },
   };
 

@@ -1,6 +1,8 @@
 import { parse, type HTMLElement } from 'node-html-parser';
 
 interface Cookie {
+  /** host:port; cookies never travel to another origin (two providers may use the same names). */
+  host: string;
   name: string;
   value: string;
   path: string;
@@ -45,7 +47,7 @@ export class Browser {
       url.pathname === cookiePath ||
       (url.pathname.startsWith(cookiePath) && (cookiePath.endsWith('/') || url.pathname[cookiePath.length] === '/'));
     return this.cookies
-      .filter((c) => matches(c.path))
+      .filter((c) => c.host === url.host && matches(c.path))
       .map((c) => `${c.name}=${c.value}`)
       .join('; ');
   }
@@ -64,8 +66,8 @@ export class Browser {
         if (key!.toLowerCase() === 'expires' && new Date(val).getTime() < Date.now()) expired = true;
         if (key!.toLowerCase() === 'max-age' && Number(val) <= 0) expired = true;
       }
-      this.cookies = this.cookies.filter((c) => !(c.name === name && c.path === cookiePath));
-      if (!expired) this.cookies.push({ name, value, path: cookiePath });
+      this.cookies = this.cookies.filter((c) => !(c.host === url.host && c.name === name && c.path === cookiePath));
+      if (!expired) this.cookies.push({ host: url.host, name, value, path: cookiePath });
     }
   }
 

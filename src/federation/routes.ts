@@ -1,0 +1,196 @@
+import crypto from 'node:crypto';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Kysely } from 'kysely';
+import type Provider from 'oidc-provider';
+import * as oidc from 'openid-client';
+import type { Database } from '../db/schema.ts';
+import { readForm } from '../http/form-body.ts';
+import { HttpError } from '../http/http-error.ts';
+import type { Csrf } from '../interactions/csrf.ts';
+import type { AuditEvent } from '../audit/audit.ts';
+import { epochSeconds, type Clock } from '../time.ts';
+import { findProviderRow, toIdentityProvider, type IdentityProvider } from './providers.ts';
+import { resolveUpstreamAccount, type UpstreamClaims } from './linking.ts';
+import { UpstreamUnavailable, type UpstreamDirectory } from './upstream.ts';
+
+export const CALLBACK_PATH = '/federation/callback';
+// Binds the callback to the browser that started the flow (OAuth 2.0 Security BCP §4.7).
+const FLOW_COOKIE = 'latchkey.federation';
+const FLOW_TTL_SECONDS = 10 * 60;
+
+export interface FederationDependencies {
+  provider: () => Provider;
+  db: Kysely<Database>;
+  csrf: Csrf;
+  upstream: UpstreamDirectory;
+  issuer: string;
+  audit(event: AuditEvent): Promise<void>;
+  clock: Clock;
+}
+
+/** "Continue with …" at an upstream OpenID Connect provider, and the way back. */
+export function createFederationRouter(deps: FederationDependencies): Router {
+  const { db, csrf, upstream, audit, clock } = deps;
+  const router = new Router();
+  const redirectUri = `${deps.issuer}${CALLBACK_PATH}`;
+
+  router.post('/interaction/:uid/federated/:provider', async (ctx) => {
+    const form = await readForm(ctx);
+    if (!csrf.isValid(ctx, `interaction:${ctx.params.uid}`, form.csrf)) {
+      throw new HttpError(403, 'error.formExpired.title', 'error.expired.message');
+    }
+    const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params.uid || details.prompt.name !== 'login') {
+      throw new HttpError(400, 'error.expired.title', 'error.expired.message');
+    }
+    const row = await findProviderRow(db, ctx.params.provider ?? '');
+    if (!row || row.disabled) throw new HttpError(404, 'error.notFound.title', 'error.notFound.message');
+    const provider = toIdentityProvider(row);
+    let config: oidc.Configuration;
+    try {
+      config = await upstream(row);
+    } catch (err) {
+      if (err instanceof UpstreamUnavailable) throw federationFailure(provider, 'error.federation.unavailable', details.uid, 502);
+      throw err;
+    }
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const verifier = oidc.randomPKCECodeVerifier();
+    await db
+      .insertInto('federation_flows')
+      .values({
+        state,
+        interaction_uid: details.uid,
+        provider_id: provider.id,
+        nonce,
+        code_verifier: verifier,
+        pending_subject: null,
+        pending_email: null,
+        expires_at: epochSeconds(clock) + FLOW_TTL_SECONDS,
+      })
+      .execute();
+    ctx.cookies.set(FLOW_COOKIE, state, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: CALLBACK_PATH, signed: true, maxAge: FLOW_TTL_SECONDS * 1000 });
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri,
+      scope: provider.scope,
+      state,
+      nonce,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
+    ctx.status = 303;
+    ctx.redirect(url.href);
+  });
+
+  router.get(CALLBACK_PATH, async (ctx) => {
+    const returned = typeof ctx.query.state === 'string' ? ctx.query.state : '';
+    const started = ctx.cookies.get(FLOW_COOKIE, { signed: true }) ?? '';
+    ctx.cookies.set(FLOW_COOKIE, null, { path: CALLBACK_PATH });
+    // The flow this browser started, found by its cookie; a state that differs is forged or stale.
+    const flow = started
+      ? await db.selectFrom('federation_flows').selectAll().where('state', '=', started).where('expires_at', '>', epochSeconds(clock)).executeTakeFirst()
+      : undefined;
+    const row = flow ? await findProviderRow(db, flow.provider_id) : undefined;
+    const provider = row ? toIdentityProvider(row) : null;
+    const backTo = flow ? `/interaction/${flow.interaction_uid}` : undefined;
+    if (!flow || !row || !provider || !returned || !crypto.timingSafeEqual(Buffer.from(digest(returned)), Buffer.from(digest(started)))) {
+      await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'bad_state', clientId: undefined, ip: ctx.ip, details: { provider: provider?.id } });
+      throw federationFailure(provider, 'error.federation.state', flow?.interaction_uid);
+    }
+    // Single use: a replayed callback finds nothing.
+    await db.deleteFrom('federation_flows').where('state', '=', flow.state).where('pending_subject', 'is', null).execute();
+
+    if (typeof ctx.query.error === 'string') {
+      await audit({ event: 'sign_in.federated', outcome: 'failure', reason: `upstream_${ctx.query.error}`.slice(0, 60), ip: ctx.ip, details: { provider: provider.id } });
+      throw federationFailure(provider, 'error.federation.cancelled', flow.interaction_uid);
+    }
+
+    let claims: UpstreamClaims;
+    try {
+      const config = await upstream(row);
+      const current = new URL(ctx.originalUrl, redirectUri);
+      const tokens = await oidc.authorizationCodeGrant(config, current, {
+        pkceCodeVerifier: flow.code_verifier,
+        expectedState: flow.state,
+        expectedNonce: flow.nonce,
+        idTokenExpected: true,
+      });
+      claims = tokens.claims() as UpstreamClaims;
+    } catch (err) {
+      const unavailable = err instanceof UpstreamUnavailable || (err as { cause?: { code?: string } })?.cause?.code === 'ECONNREFUSED' || /fetch failed/i.test(String(err));
+      await audit({ event: 'sign_in.federated', outcome: 'failure', reason: unavailable ? 'upstream_unavailable' : 'upstream_answer_invalid', ip: ctx.ip, details: { provider: provider.id } });
+      throw federationFailure(provider, unavailable ? 'error.federation.unavailable' : 'error.federation.failed', flow.interaction_uid, unavailable ? 502 : 400);
+    }
+
+    const resolution = await resolveUpstreamAccount(db, provider, claims);
+    if (resolution.kind === 'refused') {
+      await audit({ event: 'sign_in.federated', outcome: 'failure', reason: resolution.reason, ip: ctx.ip, details: { provider: provider.id, subject: claims.sub } });
+      throw federationFailure(provider, resolution.reason === 'disabled' ? 'error.federation.disabled' : 'error.federation.noAccount', flow.interaction_uid, 403);
+    }
+    if (resolution.kind === 'link_required') {
+      // Kept for the password sign-in on this interaction, which then makes the link.
+      await db
+        .insertInto('federation_flows')
+        .values({ ...flow, pending_subject: claims.sub, pending_email: resolution.email, expires_at: epochSeconds(clock) + FLOW_TTL_SECONDS })
+        .onConflict((oc) => oc.column('state').doUpdateSet({ pending_subject: claims.sub, pending_email: resolution.email }))
+        .execute();
+      await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'link_required', email: resolution.email, ip: ctx.ip, details: { provider: provider.id } });
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${flow.interaction_uid}`);
+      return;
+    }
+    await audit({
+      event: 'sign_in.federated',
+      outcome: 'success',
+      userId: resolution.user.id,
+      email: resolution.user.email,
+      ip: ctx.ip,
+      details: { provider: provider.id, created: resolution.created, linked: resolution.linked },
+    });
+    await finish(ctx, flow.interaction_uid, resolution.user.id);
+  });
+
+  async function finish(ctx: Context, uid: string, accountId: string) {
+    let redirectTo: string;
+    try {
+      redirectTo = await deps.provider().interactionResult(ctx.req, ctx.res, { login: { accountId, amr: ['fed'] } }, { mergeWithLastSubmission: false });
+    } catch {
+      // The interaction ended meanwhile (expired, or another tab finished it).
+      throw new HttpError(400, 'error.expired.title', 'error.expired.message', {}, { backTo: `/interaction/${uid}` });
+    }
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+  }
+
+  return router;
+}
+
+function digest(value: string): string {
+  return crypto.createHash('sha256').update(value).digest('hex');
+}
+
+type FederationMessage =
+  | 'error.federation.unavailable'
+  | 'error.federation.cancelled'
+  | 'error.federation.failed'
+  | 'error.federation.state'
+  | 'error.federation.disabled'
+  | 'error.federation.noAccount';
+
+/** The error page for a federated sign-in, with the way back to the login page when known. */
+function federationFailure(provider: IdentityProvider | null, message: FederationMessage, uid?: string, status = 400): HttpError {
+  return new HttpError(status, 'error.federation.title', message, {}, { vars: { provider: provider?.name ?? '?' }, ...(uid ? { backTo: `/interaction/${uid}` } : {}) });
+}
+
+/** The pending link for an interaction, if a federated sign-in found an account needing a password first. */
+export async function pendingLinkOf(db: Kysely<Database>, interactionUid: string, now: number) {
+  return db
+    .selectFrom('federation_flows')
+    .innerJoin('identity_providers', 'identity_providers.id', 'federation_flows.provider_id')
+    .select(['federation_flows.state', 'federation_flows.provider_id', 'federation_flows.pending_subject', 'federation_flows.pending_email', 'identity_providers.name'])
+    .where('federation_flows.interaction_uid', '=', interactionUid)
+    .where('federation_flows.pending_subject', 'is not', null)
+    .where('federation_flows.expires_at', '>', now)
+    .executeTakeFirst();
+}
