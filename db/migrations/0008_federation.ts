@@ -41,6 +41,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('code_verifier', 'text', (c) => c.notNull())
     .addColumn('pending_subject', 'text')
     .addColumn('pending_email', 'text')
+    .addColumn('resolved_user_id', 'text')
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('federation_flows_interaction').on('federation_flows').column('interaction_uid').execute();

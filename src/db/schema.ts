@@ -192,5 +192,7 @@ export interface FederationFlowTable {
   pending_subject: string | null;
   /** The user that the pending link is for: only they may complete it. */
   pending_email: string | null;
+  /** The user the upstream account resolved to, until the interaction picks the sign-in up. */
+  resolved_user_id: string | null;
   expires_at: number;
 }

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import Router from '@koa/router';
-import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
 import type Provider from 'oidc-provider';
 import * as oidc from 'openid-client';
@@ -67,6 +66,7 @@ export function createFederationRouter(deps: FederationDependencies): Router {
         code_verifier: verifier,
         pending_subject: null,
         pending_email: null,
+        resolved_user_id: null,
         expires_at: epochSeconds(clock) + FLOW_TTL_SECONDS,
       })
       .execute();
@@ -148,20 +148,36 @@ export function createFederationRouter(deps: FederationDependencies): Router {
       ip: ctx.ip,
       details: { provider: provider.id, created: resolution.created, linked: resolution.linked },
     });
-    await finish(ctx, flow.interaction_uid, resolution.user.id);
+    // The interaction's cookie is scoped to its own path, so the sign-in is finished there.
+    await db
+      .insertInto('federation_flows')
+      .values({ ...flow, resolved_user_id: resolution.user.id, expires_at: epochSeconds(clock) + FLOW_TTL_SECONDS })
+      .execute();
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${flow.interaction_uid}/federated`);
   });
 
-  async function finish(ctx: Context, uid: string, accountId: string) {
-    let redirectTo: string;
-    try {
-      redirectTo = await deps.provider().interactionResult(ctx.req, ctx.res, { login: { accountId, amr: ['fed'] } }, { mergeWithLastSubmission: false });
-    } catch {
-      // The interaction ended meanwhile (expired, or another tab finished it).
-      throw new HttpError(400, 'error.expired.title', 'error.expired.message', {}, { backTo: `/interaction/${uid}` });
-    }
+  router.get('/interaction/:uid/federated', async (ctx) => {
+    const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params.uid) throw new HttpError(400, 'error.expired.title', 'error.expired.message');
+    const flow = await db
+      .selectFrom('federation_flows')
+      .selectAll()
+      .where('interaction_uid', '=', details.uid)
+      .where('resolved_user_id', 'is not', null)
+      .where('expires_at', '>', epochSeconds(clock))
+      .executeTakeFirst();
+    if (!flow) throw new HttpError(400, 'error.expired.title', 'error.expired.message', {}, { backTo: `/interaction/${details.uid}` });
+    await db.deleteFrom('federation_flows').where('state', '=', flow.state).execute();
+    const redirectTo = await deps.provider().interactionResult(
+      ctx.req,
+      ctx.res,
+      { login: { accountId: flow.resolved_user_id!, amr: ['fed'] } },
+      { mergeWithLastSubmission: false },
+    );
     ctx.status = 303;
     ctx.redirect(redirectTo);
-  }
+  });
 
   return router;
 }

@@ -17,7 +17,7 @@ function collect(stream: PassThrough): () => string {
 }
 
 /** Runs the admin script's commands in-process against a database file, as the CLI would. */
-export async function admin(databaseUrl: string, argv: string[], stdin = ''): Promise<AdminResult> {
+export async function admin(databaseUrl: string, argv: string[], stdin = '', env: Record<string, string> = {}): Promise<AdminResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out = collect(stdout);
@@ -26,7 +26,7 @@ export async function admin(databaseUrl: string, argv: string[], stdin = ''): Pr
     stdin: Readable.from([Buffer.from(stdin)]),
     stdout,
     stderr,
-    env: testEnv(databaseUrl),
+    env: { ...testEnv(databaseUrl), ...env },
   });
   const result = { code, stdout: out(), stderr: err() };
   return { ...result, json: () => JSON.parse(result.stdout) };

@@ -1,0 +1,247 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLatchkey, type RunningServer } from './helpers/server.ts';
+import { admin, registerApp, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
+import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
+import { asLanding, asPage, Browser, findForm, type Page } from './helpers/browser.ts';
+
+// Federation tested for real: a second Latchkey instance is the upstream provider.
+let downstream: RunningServer;
+let upstream: RunningServer;
+let rp: RelyingParty;
+let upstreamClient: { clientId: string; clientSecret: string | null };
+
+const UPSTREAM_PASSWORD = 'an upstream passphrase that is long';
+
+beforeAll(async () => {
+  downstream = await startLatchkey();
+  upstream = await startLatchkey();
+  upstreamClient = await registerApp(upstream.databaseUrl, `${downstream.issuer}/federation/callback`);
+  await admin(upstream.databaseUrl, ['role', 'create', 'engineering']);
+  for (const [email, extra] of [
+    ['fed-new@example.com', ['--email-verified', '--name', 'New Person', '--role', 'engineering']],
+    ['fed-linked@example.com', ['--email-verified', '--name', 'Linked Person']],
+    ['fed-unverified@example.com', []],
+    ['fed-disabled@example.com', ['--email-verified']],
+  ] as const) {
+    await registerUser(upstream.databaseUrl, email, [...extra], UPSTREAM_PASSWORD);
+  }
+  await admin(downstream.databaseUrl, ['role', 'create', 'developer']);
+  const created = await admin(
+    downstream.databaseUrl,
+    ['idp', 'create', '--id', 'upstream', '--name', 'Upstream', '--issuer', upstream.issuer, '--client-id', upstreamClient.clientId, '--client-secret-stdin',
+      '--scope', 'openid email profile roles', '--allow-signup', '--link-by-verified-email', '--map-claim', 'roles', '--role-map', 'engineering=developer', '--json'],
+    upstreamClient.clientSecret!,
+    { ISSUER: downstream.issuer },
+  );
+  expect(created.code, created.stderr).toBe(0);
+  expect(created.json<{ redirectUri: string }>().redirectUri).toBe(`${downstream.issuer}/federation/callback`);
+  await registerUser(downstream.databaseUrl, 'fed-linked@example.com');
+  await registerUser(downstream.databaseUrl, 'fed-unverified@example.com');
+  await registerUser(downstream.databaseUrl, 'fed-disabled@example.com');
+  const app = await registerApp(downstream.databaseUrl, REDIRECT_URI);
+  rp = await RelyingParty.discover(downstream.issuer, app.clientId, app.clientSecret);
+});
+afterAll(async () => {
+  await downstream.close();
+  await upstream.close();
+});
+
+const userCount = async () => Number((await downstream.database.db.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+const linkCount = async () => Number((await downstream.database.db.selectFrom('user_links').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+
+/** From the app, through Latchkey's login page, to the upstream's login page; returns it. */
+async function toUpstreamLogin(browser: Browser): Promise<{ login: Page; request: Awaited<ReturnType<RelyingParty['authorizationRequest']>> }> {
+  const request = await rp.authorizationRequest('openid email profile roles');
+  const page = asPage(await browser.request(request.url));
+  expect(page.doc.querySelector('.federation button')?.text).toBe('Continue with Upstream');
+  const login = asPage(await browser.submit(page, /\/federated\/upstream$/));
+  expect(login.url.startsWith(upstream.issuer)).toBe(true);
+  return { login, request };
+}
+
+/** Signs in at the upstream and consents there; returns what the browser reaches next. */
+async function throughUpstream(browser: Browser, email: string) {
+  const { login, request } = await toUpstreamLogin(browser);
+  let result = await browser.submit(login, /\/login$/, { email, password: UPSTREAM_PASSWORD });
+  if (!('callback' in result) && asPage(result).url.startsWith(upstream.issuer) && findFormOrNull(asPage(result), /\/confirm$/)) {
+    result = await browser.submit(asPage(result), /\/confirm$/);
+  }
+  return { result, request };
+}
+
+function findFormOrNull(page: Page, action: RegExp) {
+  try {
+    return findForm(page, action);
+  } catch {
+    return null;
+  }
+}
+
+/** Finishes at Latchkey (consent for the app) and exchanges the code. */
+async function finishAtDownstream(browser: Browser, result: Awaited<ReturnType<Browser['request']>>, request: Awaited<ReturnType<RelyingParty['authorizationRequest']>>) {
+  if (!('callback' in result)) result = await browser.submit(asPage(result), /\/confirm$/);
+  return rp.exchange(asLanding(result), request);
+}
+
+describe('signing in through another OpenID Connect provider', () => {
+  it('creates an account on first sign-in when sign-up is allowed, with mapped roles', async () => {
+    const before = await userCount();
+    const browser = rp.newBrowser();
+    const { result, request } = await throughUpstream(browser, 'fed-new@example.com');
+    const tokens = await finishAtDownstream(browser, result, request);
+    expect(tokens.claims()).toMatchObject({ email: 'fed-new@example.com', email_verified: true, name: 'New Person', roles: ['developer'] });
+    expect(await userCount()).toBe(before + 1);
+    const shown = (await admin(downstream.databaseUrl, ['user', 'show', 'fed-new@example.com', '--json'])).json<{ links: { provider: string }[]; roles: string[] }>();
+    expect(shown.links.map((l) => l.provider)).toEqual(['upstream']);
+    expect(shown.roles).toEqual(['developer']);
+
+    // The second time, the link is found: no new account.
+    const again = rp.newBrowser();
+    const second = await throughUpstream(again, 'fed-new@example.com');
+    expect((await finishAtDownstream(again, second.result, second.request)).claims()?.sub).toBe(tokens.claims()?.sub);
+    expect(await userCount()).toBe(before + 1);
+  });
+
+  it('links to an existing account when the upstream says the email is verified', async () => {
+    const existing = (await admin(downstream.databaseUrl, ['user', 'show', 'fed-linked@example.com', '--json'])).json<{ id: string }>();
+    const browser = rp.newBrowser();
+    const { result, request } = await throughUpstream(browser, 'fed-linked@example.com');
+    const tokens = await finishAtDownstream(browser, result, request);
+    expect(tokens.claims()?.sub).toBe(existing.id);
+    expect((await admin(downstream.databaseUrl, ['user', 'show', 'fed-linked@example.com', '--json'])).json<{ name: string }>().name).toBe('Linked Person');
+  });
+
+  it('refuses to link an unverified email until the person signs in with their password once', async () => {
+    const links = await linkCount();
+    const browser = rp.newBrowser();
+    const { result, request } = await throughUpstream(browser, 'fed-unverified@example.com');
+    const login = asPage(result);
+    expect(login.url.startsWith(downstream.issuer)).toBe(true);
+    expect(login.doc.querySelector('.notice')?.text).toContain('fed-unverified@example.com');
+    expect(await linkCount()).toBe(links);
+
+    const afterPassword = await browser.submit(login, /\/login$/, { email: 'fed-unverified@example.com', password: TEST_PASSWORD });
+    await finishAtDownstream(browser, afterPassword, request);
+    expect(await linkCount()).toBe(links + 1);
+    const shown = (await admin(downstream.databaseUrl, ['user', 'show', 'fed-unverified@example.com', '--json'])).json<{ links: { provider: string }[] }>();
+    expect(shown.links.map((l) => l.provider)).toEqual(['upstream']);
+
+    // Unlinking with the admin script takes it away again.
+    expect((await admin(downstream.databaseUrl, ['user', 'unlink', 'fed-unverified@example.com', '--idp', 'upstream'])).code).toBe(0);
+    expect(await linkCount()).toBe(links);
+  });
+
+  it('does not let a disabled user in through a provider', async () => {
+    await admin(downstream.databaseUrl, ['user', 'disable', 'fed-disabled@example.com']);
+    const browser = rp.newBrowser();
+    const { result } = await throughUpstream(browser, 'fed-disabled@example.com');
+    const page = asPage(result);
+    expect(page.status).toBe(403);
+    expect(page.doc.querySelector('h1')?.text).toBe('Signing in with Upstream did not work');
+    expect(page.html).toContain('This account is disabled');
+  });
+});
+
+describe('federation failures end on the error page with nothing written', () => {
+  it('refuses a tampered state', async () => {
+    const [users, links] = [await userCount(), await linkCount()];
+    const browser = new Browser(`${downstream.issuer}/federation/callback`);
+    const request = await rp.authorizationRequest();
+    const page = asPage(await browser.request(request.url));
+    const upstreamLogin = asPage(await browser.submit(page, /\/federated\/upstream$/));
+    let result = await browser.submit(upstreamLogin, /\/login$/, { email: 'fed-new@example.com', password: UPSTREAM_PASSWORD });
+    if (!('callback' in result)) result = await browser.submit(asPage(result), /\/confirm$/);
+    const callback = asLanding(result);
+    callback.searchParams.set('state', 'forged-state-value');
+    const error = asPage(await new BrowserFrom(browser).request(callback.href));
+    expect(error.status).toBe(400);
+    expect(error.doc.querySelector('h1')?.text).toBe('Signing in with Upstream did not work');
+    expect(error.doc.querySelector('a.button-link')?.getAttribute('href')).toMatch(/^\/interaction\/[\w-]+$/);
+    expect([await userCount(), await linkCount()]).toEqual([users, links]);
+  });
+
+  it('refuses an ID token whose nonce does not match', async () => {
+    const users = await userCount();
+    const browser = new Browser(`${downstream.issuer}/federation/callback`);
+    const request = await rp.authorizationRequest();
+    const page = asPage(await browser.request(request.url));
+    const upstreamLogin = asPage(await browser.submit(page, /\/federated\/upstream$/));
+    // The flow expects another nonce than the one the upstream puts in the ID token.
+    await downstream.database.db.updateTable('federation_flows').set({ nonce: 'not-the-nonce-that-was-sent' }).execute();
+    let result = await browser.submit(upstreamLogin, /\/login$/, { email: 'fed-new@example.com', password: UPSTREAM_PASSWORD });
+    if (!('callback' in result)) result = await browser.submit(asPage(result), /\/confirm$/);
+    const error = asPage(await new BrowserFrom(browser).request(asLanding(result).href));
+    expect(error.status).toBe(400);
+    expect(error.html).toContain('could not be verified');
+    expect(await userCount()).toBe(users);
+  });
+
+  it('shows the cancellation when the person denies at the upstream', async () => {
+    const browser = rp.newBrowser();
+    const { login } = await toUpstreamLogin(browser);
+    const consent = asPage(await browser.submit(login, /\/login$/, { email: 'fed-linked@example.com', password: UPSTREAM_PASSWORD }));
+    const error = asPage(await browser.submit(consent, /\/abort$/));
+    expect(error.url.startsWith(downstream.issuer)).toBe(true);
+    expect(error.html).toContain('The sign-in at Upstream was cancelled or refused.');
+  });
+
+  it('says the upstream is down, with a way back, and writes nothing', async () => {
+    await admin(downstream.databaseUrl, ['idp', 'create', '--id', 'gone', '--name', 'Gone', '--issuer', 'http://127.0.0.1:9', '--client-id', 'x']);
+    const [users, flows] = [await userCount(), await downstream.database.db.selectFrom('federation_flows').selectAll().execute()];
+    const browser = rp.newBrowser();
+    const page = asPage(await browser.request((await rp.authorizationRequest()).url));
+    const error = asPage(await browser.submit(page, /\/federated\/gone$/));
+    expect(error.status).toBe(502);
+    expect(error.html).toContain('Gone could not be reached');
+    expect(error.doc.querySelector('a.button-link')?.getAttribute('href')).toMatch(/^\/interaction\//);
+    expect(await userCount()).toBe(users);
+    expect(await downstream.database.db.selectFrom('federation_flows').selectAll().execute()).toEqual(flows);
+    await admin(downstream.databaseUrl, ['idp', 'disable', 'gone']);
+  });
+});
+
+describe('admin: identity providers', () => {
+  it('lists, shows, disables and refuses bad input', async () => {
+    const listed = (await admin(downstream.databaseUrl, ['idp', 'list', '--json'])).json<{ id: string; disabled: boolean }[]>();
+    expect(listed.map((p) => p.id)).toEqual(expect.arrayContaining(['upstream', 'gone']));
+    const shown = await admin(downstream.databaseUrl, ['idp', 'show', 'upstream'], '', { ISSUER: downstream.issuer });
+    expect(shown.stdout).toContain(`${downstream.issuer}/federation/callback`);
+    expect(shown.stdout).not.toContain(upstreamClient.clientSecret!);
+    for (const [argv, message] of [
+      [['idp', 'create', '--id', 'upstream', '--name', 'X', '--issuer', 'https://x.example.com', '--client-id', 'x'], /already exists/],
+      [['idp', 'create', '--id', 'Bad Id', '--name', 'X', '--issuer', 'https://x.example.com', '--client-id', 'x'], /--id must be/],
+      [['idp', 'create', '--id', 'plain', '--name', 'X', '--issuer', 'http://id.example.com', '--client-id', 'x'], /--issuer must use https/],
+      [['idp', 'create', '--id', 'noscope', '--name', 'X', '--issuer', 'https://x.example.com', '--client-id', 'x', '--scope', 'email'], /must include openid/],
+      [['idp', 'create', '--id', 'badmap', '--name', 'X', '--issuer', 'https://x.example.com', '--client-id', 'x', '--map-claim', 'groups', '--role-map', 'a=ghost'], /no role named ghost/],
+      [['idp', 'show', 'nope'], /no identity provider with id nope/],
+      [['user', 'unlink', 'fed-linked@example.com', '--idp', 'nope'], /has no link to nope/],
+    ] as const) {
+      const r = await admin(downstream.databaseUrl, [...argv]);
+      expect(r.code, argv.join(' ')).not.toBe(0);
+      expect(r.stderr).toMatch(message);
+    }
+    // The client secret given on stdin is sealed, and never in the audit trail.
+    const audit = await admin(downstream.databaseUrl, ['audit', '--json']);
+    expect(audit.stdout).not.toContain(upstreamClient.clientSecret!);
+    const row = await downstream.database.db.selectFrom('identity_providers').selectAll().where('id', '=', 'upstream').executeTakeFirstOrThrow();
+    expect(JSON.stringify(row)).not.toContain(upstreamClient.clientSecret!);
+  });
+
+  it('hides a disabled provider from the login page', async () => {
+    await admin(downstream.databaseUrl, ['idp', 'disable', 'upstream']);
+    try {
+      const page = asPage(await rp.newBrowser().request((await rp.authorizationRequest()).url));
+      expect(page.doc.querySelectorAll('.federation button')).toHaveLength(0);
+    } finally {
+      await admin(downstream.databaseUrl, ['idp', 'enable', 'upstream']);
+    }
+  });
+});
+
+/** The same browser (its cookies), now free to follow every redirect. */
+class BrowserFrom extends Browser {
+  constructor(from: Browser) {
+    super('http://127.0.0.1:1/');
+    Object.assign(this, { cookies: (from as unknown as { cookies: unknown[] }).cookies });
+  }
+}
