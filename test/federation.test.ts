@@ -111,6 +111,20 @@ describe('signing in through another OpenID Connect provider', () => {
     expect((await admin(downstream.databaseUrl, ['user', 'show', 'fed-linked@example.com', '--json'])).json<{ name: string }>().name).toBe('Linked Person');
   });
 
+  it('refreshes the profile from the provider on each sign-in, email included when verified and free', async () => {
+    const before = (await admin(downstream.databaseUrl, ['user', 'show', 'fed-new@example.com', '--json'])).json<{ id: string }>();
+    const upstreamUser = (await admin(upstream.databaseUrl, ['user', 'show', 'fed-new@example.com', '--json'])).json<{ id: string }>();
+    await upstream.database.db.updateTable('users').set({ name: 'Renamed Person', email: 'fed-renamed@example.com' }).where('id', '=', upstreamUser.id).execute();
+    try {
+      const browser = rp.newBrowser();
+      const { result, request } = await throughUpstream(browser, 'fed-renamed@example.com');
+      const tokens = await finishAtDownstream(browser, result, request);
+      expect(tokens.claims()).toMatchObject({ sub: before.id, email: 'fed-renamed@example.com', name: 'Renamed Person' });
+    } finally {
+      await upstream.database.db.updateTable('users').set({ name: 'New Person', email: 'fed-new@example.com' }).where('id', '=', upstreamUser.id).execute();
+    }
+  });
+
   it('refuses to link an unverified email until the person signs in with their password once', async () => {
     const links = await linkCount();
     const browser = rp.newBrowser();

@@ -41,12 +41,16 @@ async function grantMappedRoles(trx: Kysely<Database>, userId: string, roleNames
 async function refreshProfile(trx: Kysely<Database>, user: User, claims: UpstreamClaims) {
   const name = text(claims.name, 200);
   const picture = text(claims.picture, 2000);
-  const email = text(claims.email, 254);
-  const verified = claims.email_verified === true && email !== undefined && normalizeEmail(email) === user.email;
+  const raw = text(claims.email, 254);
+  const email = raw && isPlausibleEmail(normalizeEmail(raw)) ? normalizeEmail(raw) : undefined;
+  // A changed email is taken only when the upstream vouches for it and no one else has it.
+  const newEmail = email && email !== user.email && claims.email_verified === true && !(await findUserByEmail(trx, email)) ? email : undefined;
+  const verified = claims.email_verified === true && (email === user.email || newEmail !== undefined);
   await trx
     .updateTable('users')
     .set({
       ...(name ? { name } : {}),
+      ...(newEmail ? { email: newEmail } : {}),
       ...(picture && /^https:\/\//.test(picture) ? { picture } : {}),
       ...(verified ? { email_verified: 1 } : {}),
       updated_at: new Date().toISOString(),
