@@ -56,6 +56,20 @@ describe('pages', () => {
     }
   });
 
+  it('answers response_mode=form_post with a form the CSP lets submit itself', async () => {
+    const browser = rp.newBrowser();
+    const request = await rp.authorizationRequest('openid', { response_mode: 'form_post' });
+    const login = asPage(await browser.request(request.url));
+    const consent = asPage(await browser.submit(login, /\/login$/, { email: 'pages@example.com', password: TEST_PASSWORD }));
+    const post = asPage(await browser.submit(consent, /\/confirm$/));
+    const form = findForm(post, /callback/);
+    expect(form.action).toBe(REDIRECT_URI);
+    expect(form.fields.code).toBeTruthy();
+    // The only inline script is the provider's auto-submit, allowed by its hash alone.
+    expect(post.headers.get('content-security-policy')).toMatch(/script-src 'self' 'sha256-[A-Za-z0-9+/=]+'/);
+    expect(post.html).toContain('<noscript>');
+  });
+
   it('escapes what a user typed when the form comes back', async () => {
     const browser = rp.newBrowser();
     const login = asPage(await browser.request((await rp.authorizationRequest()).url));
