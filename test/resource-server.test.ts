@@ -30,7 +30,7 @@ function sign(key: crypto.KeyObject, kid: string, claims: { iss?: string; aud?: 
 }
 
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
+  server = http.createServer((_req, res) => {
     jwksFetches++;
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
   });

@@ -93,9 +93,8 @@ export function createFederationRouter(deps: FederationDependencies): Router {
       : undefined;
     const row = flow ? await findProviderRow(db, flow.provider_id) : undefined;
     const provider = row ? toIdentityProvider(row) : null;
-    const backTo = flow ? `/interaction/${flow.interaction_uid}` : undefined;
     if (!flow || !row || !provider || !returned || !crypto.timingSafeEqual(Buffer.from(digest(returned)), Buffer.from(digest(started)))) {
-      await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'bad_state', clientId: undefined, ip: ctx.ip, details: { provider: provider?.id } });
+      await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'bad_state', ip: ctx.ip, details: { provider: provider?.id } });
       throw federationFailure(provider, 'error.federation.state', flow?.interaction_uid);
     }
     // Single use: a replayed callback finds nothing.
