@@ -115,7 +115,8 @@ async function withPeakRss<T>(pid: number, work: () => Promise<T>): Promise<{ re
 }
 
 async function startProcess(args: string[], env: Record<string, string>, ready: (line: string) => boolean): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // NODE_OPTIONS passes through, so runtime flags can be measured too.
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d));
   return new Promise((resolve, reject) => {
