@@ -140,7 +140,7 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
   app.use(requestLogging(log));
   app.use(metrics.middleware());
   app.use(securityHeaders({ https: new URL(config.issuer).protocol === 'https:' }));
-  app.use(errorPages(renderPage, log, config.branding.productName));
+  app.use(errorPages(renderPage, log, catalogue.locale('en').t));
   app.use(bodySizeLimit());
   app.use(operations.routes());
   app.use(operations.allowedMethods());

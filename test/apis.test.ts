@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { startLatchkey, type RunningServer } from './helpers/server.ts';
-import { admin, registerApp, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
-import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
+import { admin, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
+import { REDIRECT_URI, RelyingParty, registerRelyingParty } from './helpers/relying-party.ts';
 import { startDemoApi, type DemoApi } from './helpers/demo-api.ts';
 import { asPage } from './helpers/browser.ts';
 
@@ -24,8 +24,7 @@ beforeAll(async () => {
   await admin(server.databaseUrl, ['role', 'create', 'billing-admin']);
   await admin(server.databaseUrl, ['role', 'grant', 'billing-admin', '--api', API, '--permission', 'invoices:read', '--permission', 'invoices:write']);
   user = await registerUser(server.databaseUrl, 'api-user@example.com', ['--role', 'billing-admin']);
-  const app = await registerApp(server.databaseUrl, REDIRECT_URI);
-  rp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
+  rp = await registerRelyingParty(server);
   demo = await startDemoApi(server.issuer, API);
 });
 afterAll(async () => {

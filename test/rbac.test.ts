@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { startLatchkey, type RunningServer } from './helpers/server.ts';
-import { admin, registerApp, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
-import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
+import { admin, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
+import { RelyingParty, registerRelyingParty } from './helpers/relying-party.ts';
 import { asPage } from './helpers/browser.ts';
 import { startDemoApi, type DemoApi } from './helpers/demo-api.ts';
 
@@ -24,8 +24,7 @@ beforeAll(async () => {
   await registerUser(server.databaseUrl, 'boss@example.com', ['--role', 'billing-admin']);
   await registerUser(server.databaseUrl, 'clerk@example.com', ['--role', 'billing-reader']);
   await registerUser(server.databaseUrl, 'visitor@example.com');
-  const app = await registerApp(server.databaseUrl, REDIRECT_URI);
-  rp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
+  rp = await registerRelyingParty(server);
   demo = await startDemoApi(server.issuer, API);
 });
 afterAll(async () => {

@@ -35,6 +35,20 @@ function permissionArgs(values: Record<string, unknown>): { api: string; permiss
   return { api, permissions: [...new Set(permissions)] };
 }
 
+/** Grants or ungrants every --permission, all or nothing: a bad one late in the list undoes the rest. */
+async function changePermissions(
+  db: Kysely<Database>,
+  role: string,
+  values: Record<string, unknown>,
+  change: (db: Kysely<Database>, role: string, api: string, scope: string) => Promise<unknown>,
+) {
+  const { api, permissions } = permissionArgs(values);
+  await db.transaction().execute(async (trx) => {
+    for (const permission of permissions) await change(trx, role, api, permission);
+  });
+  return { api, permissions };
+}
+
 async function describeRole(db: Kysely<Database>, name: string) {
   const role = await requireRole(db, name);
   const permissions = (await permissionsOfRole(db, role.id)).map(({ api, scope }) => ({ api, scope }));
@@ -103,11 +117,7 @@ export const roleCommands: CommandGroup = {
     options: { api: { type: 'string' }, permission: { type: 'string', multiple: true } },
     positionals: 1,
     async run({ db, positionals, values, print }) {
-      const { api, permissions } = permissionArgs(values);
-      // All or nothing: a bad permission late in the list must not leave the first ones granted.
-      await db.transaction().execute(async (trx) => {
-        for (const permission of permissions) await grantPermission(trx, positionals[0]!, api, permission);
-      });
+      const { api, permissions } = await changePermissions(db, positionals[0]!, values, grantPermission);
       print({ role: positionals[0], api, granted: permissions }, `role ${positionals[0]} may now use ${permissions.join(' ')} on ${api}`);
     },
   },
@@ -118,10 +128,7 @@ export const roleCommands: CommandGroup = {
     options: { api: { type: 'string' }, permission: { type: 'string', multiple: true } },
     positionals: 1,
     async run({ db, positionals, values, print }) {
-      const { api, permissions } = permissionArgs(values);
-      await db.transaction().execute(async (trx) => {
-        for (const permission of permissions) await ungrantPermission(trx, positionals[0]!, api, permission);
-      });
+      const { api, permissions } = await changePermissions(db, positionals[0]!, values, ungrantPermission);
       print({ role: positionals[0], api, ungranted: permissions }, `role ${positionals[0]} may no longer use ${permissions.join(' ')} on ${api}`);
     },
   },

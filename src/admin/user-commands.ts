@@ -1,6 +1,7 @@
 import type { CommandContext, CommandGroup } from './cli.ts';
 import { readNewPassword, UsageError } from './io.ts';
 import { DomainError } from '../errors.ts';
+import { linksOfUser, unlinkAccount } from '../federation/linking.ts';
 import { createPasswordHasher } from '../accounts/passwords.ts';
 import { createUser, listUsers, requireUserByEmail, setUserDisabled, setUserPassword, type User } from '../accounts/users.ts';
 import { roleNamesOfUser } from '../rbac/roles.ts';
@@ -86,7 +87,7 @@ export const userCommands: CommandGroup = {
       const user = await requireUserByEmail(ctx.db, emailArg(ctx));
       const roles = await roleNamesOfUser(ctx.db, user.id);
       const permissions = await permissionsOfUser(ctx.db, user.id);
-      const links = await ctx.db.selectFrom('user_links').select(['provider_id as provider', 'subject', 'created_at as linkedAt']).where('user_id', '=', user.id).orderBy('provider_id').execute();
+      const links = await linksOfUser(ctx.db, user.id);
       ctx.print({ ...publicUser(user, roles), permissions, links }, [
         ...describeUser(user, roles),
         ...describePermissions(permissions),
@@ -126,8 +127,7 @@ export const userCommands: CommandGroup = {
       const user = await requireUserByEmail(ctx.db, emailArg(ctx));
       const idp = ctx.values.idp;
       if (typeof idp !== 'string' || !idp) throw new UsageError('--idp ID is required');
-      const result = await ctx.db.deleteFrom('user_links').where('user_id', '=', user.id).where('provider_id', '=', idp).executeTakeFirst();
-      if (Number(result.numDeletedRows) === 0) throw new DomainError('not_found', `${user.email} has no link to ${idp}`);
+      if (!(await unlinkAccount(ctx.db, user.id, idp))) throw new DomainError('not_found', `${user.email} has no link to ${idp}`);
       ctx.print({ email: user.email, unlinked: idp }, `${user.email} is no longer linked to ${idp}`);
     },
   },

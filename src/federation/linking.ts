@@ -59,6 +59,27 @@ async function refreshProfile(trx: Kysely<Database>, user: User, claims: Upstrea
     .execute();
 }
 
+export interface AccountLink {
+  provider: string;
+  subject: string;
+  linkedAt: string;
+}
+
+export async function linksOfUser(db: Kysely<Database>, userId: string): Promise<AccountLink[]> {
+  return db
+    .selectFrom('user_links')
+    .select(['provider_id as provider', 'subject', 'created_at as linkedAt'])
+    .where('user_id', '=', userId)
+    .orderBy('provider_id')
+    .execute();
+}
+
+/** Removes a person's link to a provider; says whether there was one. */
+export async function unlinkAccount(db: Kysely<Database>, userId: string, providerId: string): Promise<boolean> {
+  const result = await db.deleteFrom('user_links').where('user_id', '=', userId).where('provider_id', '=', providerId).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
 export async function linkAccount(trx: Kysely<Database>, providerId: string, subject: string, userId: string) {
   await trx.insertInto('user_links').values({ provider_id: providerId, subject, user_id: userId, created_at: new Date().toISOString() }).execute();
 }

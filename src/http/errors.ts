@@ -5,8 +5,7 @@ import type { RenderPage } from '../interactions/render.ts';
 import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { HttpError } from './http-error.ts';
 import type { Logger } from './logging.ts';
-import type { MessageKey } from '../i18n/catalogue.ts';
-import english from '../i18n/messages/en.json' with { type: 'json' };
+import type { MessageKey, Translate } from '../i18n/catalogue.ts';
 import { methodNotAllowed } from './request-limits.ts';
 
 interface Shown {
@@ -65,7 +64,7 @@ function wantsJson(ctx: Context): boolean {
  * (the provider answers 500 itself and reports the cause through `server_error`, which marks
  * ctx.state.databaseUnavailable).
  */
-export function errorPages(renderPage: RenderPage, log: Logger, productName: string) {
+export function errorPages(renderPage: RenderPage, log: Logger, english: Translate) {
   return async (ctx: Context, next: Next) => {
     const requestId = ctx.state.requestId as string;
     try {
@@ -89,8 +88,8 @@ export function errorPages(renderPage: RenderPage, log: Logger, productName: str
       ctx.set('Cache-Control', 'no-store');
       if (wantsJson(ctx)) {
         const error = page.status === 503 ? 'temporarily_unavailable' : page.status >= 500 ? 'server_error' : 'invalid_request';
-        const template: string = page.detail ?? english[page.message ?? page.title];
-        const description = Object.entries({ product: productName, ...page.vars }).reduce((text, [k, v]) => text.replaceAll(`{${k}}`, v), template);
+        // API clients get the English text: error_description is for developers (RFC 6749 §5.2).
+        const description = page.detail ?? english(page.message ?? page.title, page.vars);
         ctx.body = { error, error_description: description, ...(shown ? {} : { reference: requestId }) };
         return;
       }

@@ -1,5 +1,6 @@
 import * as oidc from 'openid-client';
 import { asLanding, asPage, Browser } from './browser.ts';
+import { registerApp } from './admin.ts';
 
 export const REDIRECT_URI = 'http://127.0.0.1:1/callback';
 
@@ -80,4 +81,10 @@ export class RelyingParty {
     const callback = await this.authorize(this.newBrowser(), request, email, password);
     return this.exchange(callback, request);
   }
+}
+
+/** Registers an app (a confidential client) on a test server and returns its relying party. */
+export async function registerRelyingParty(server: { databaseUrl: string; issuer: string }): Promise<RelyingParty> {
+  const app = await registerApp(server.databaseUrl, REDIRECT_URI);
+  return RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
 }
