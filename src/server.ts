@@ -11,6 +11,7 @@ import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.
 import { ensureProviderKeys, loadProviderKeys, type ProviderKeys } from './keys/keys.ts';
 import { resolveSecretBox } from './keys/secret-box.ts';
 import { createProvider } from './oidc/provider.ts';
+import { createRegistryCache } from './registry/registry-cache.ts';
 import { createCsrf } from './interactions/csrf.ts';
 import { createPageRenderer } from './interactions/render.ts';
 import { loadCatalogue } from './i18n/catalogue.ts';
@@ -55,6 +56,8 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
   const catalogue = loadCatalogue({ product: config.branding.productName });
   const renderPage = createPageRenderer({ cache: config.production, catalogue, branding: config.branding });
   const metrics = createMetrics({ pool });
+  // Kept across provider rebuilds (key rotation); oidc-provider knows which request is current.
+  const registry = createRegistryCache(db, () => Provider.ctx);
   const audit = (event: AuditEvent) => recordAudit(db, event, clock.now());
   // Provider events are not awaited by the provider; a failed audit write is logged.
   const auditLater = (event: AuditEvent) => {
@@ -62,7 +65,7 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
   };
 
   function buildProvider(keys: ProviderKeys): Provider {
-    const provider = createProvider({ config, db, keys, secretBox, renderPage, clock });
+    const provider = createProvider({ config, db, keys, secretBox, renderPage, clock, registry });
     provider.on('server_error', (ctx, err) => {
       // The provider has answered 500 already; a database outage is turned into a 503 upstream.
       if (isDatabaseUnavailable(err)) ctx.state.databaseUnavailable = true;

@@ -4,11 +4,12 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { createAdapterFactory, purgeExpiredPayloads } from '../src/oidc/adapter.ts';
 import type { Clock } from '../src/time.ts';
 import { createSecretBox } from '../src/keys/secret-box.ts';
+import { createRegistryCache, type RegistryCache } from '../src/registry/registry-cache.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 
 let database: OpenDatabase;
 let testDatabase: TestDatabase;
-const options = { refreshTokenReuseGrace: 0, secretBox: createSecretBox('a test key-encryption secret, 32+ chars') };
+let options: { refreshTokenReuseGrace: number; secretBox: ReturnType<typeof createSecretBox>; registry: RegistryCache };
 let now: Date;
 const clock: Clock = { now: () => now };
 
@@ -16,6 +17,7 @@ beforeEach(async () => {
   testDatabase = await createTestDatabase();
   database = openDatabase(testDatabase.url);
   await migrateToLatest(database.db);
+  options = { refreshTokenReuseGrace: 0, secretBox: createSecretBox('a test key-encryption secret, 32+ chars'), registry: createRegistryCache(database.db, () => undefined) };
   now = new Date('2026-01-01T00:00:00Z');
 });
 afterEach(async () => {

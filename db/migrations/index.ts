@@ -7,6 +7,7 @@ import * as security from './0005_security.ts';
 import * as keyRotation from './0006_key_rotation.ts';
 import * as clientBranding from './0007_client_branding.ts';
 import * as federation from './0008_federation.ts';
+import * as registryVersion from './0009_registry_version.ts';
 
 /** Append-only: a landed migration is never edited; a change is a new entry. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '0006_key_rotation': keyRotation,
   '0007_client_branding': clientBranding,
   '0008_federation': federation,
+  '0009_registry_version': registryVersion,
 };

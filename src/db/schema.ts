@@ -18,6 +18,7 @@ export interface Database {
   identity_providers: IdentityProviderTable;
   user_links: UserLinkTable;
   federation_flows: FederationFlowTable;
+  registry_version: RegistryVersionTable;
 }
 
 /** What oidc-provider persists (sessions, grants, codes, tokens, interactions, …) keyed by model and id. */
@@ -195,4 +196,10 @@ export interface FederationFlowTable {
   /** The user the upstream account resolved to, until the interaction picks the sign-in up. */
   resolved_user_id: string | null;
   expires_at: number;
+}
+
+/** One row: a counter that triggers bump with every change to clients, APIs, roles and grants. */
+export interface RegistryVersionTable {
+  id: number;
+  version: number;
 }

@@ -6,6 +6,7 @@ import { toProviderMetadata } from '../clients/provider-metadata.ts';
 import { epochSeconds, type Clock } from '../time.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
 import { canMatchStored } from '../db/text.ts';
+import type { RegistryCache } from '../registry/registry-cache.ts';
 
 type Row = { payload: string; expires_at: number | null; consumed_at: number | null };
 
@@ -17,6 +18,8 @@ export interface AdapterOptions {
    * refreshes racing from one app would otherwise look like theft and revoke the grant.
    */
   refreshTokenReuseGrace: number;
+  /** Client rows are read through it: every token request needs its client. */
+  registry: RegistryCache;
 }
 
 /** Ties the adapter to a clock and a database. Exported so tests can drive expiry directly. */
@@ -73,8 +76,10 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') {
-        const row = await findClientRow(db, id);
-        return row ? (toProviderMetadata(row, options.secretBox) as AdapterPayload) : undefined;
+        return options.registry.get(['client', id], async () => {
+          const row = await findClientRow(db, id);
+          return row ? (toProviderMetadata(row, options.secretBox) as AdapterPayload) : undefined;
+        });
       }
       return this.findBy('id', id);
     }

@@ -6,6 +6,7 @@ import { clientSecretMatches } from '../clients/client-secrets.ts';
 import type { ProviderKeys } from '../keys/keys.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
 import type { RenderPage } from '../interactions/render.ts';
+import type { RegistryCache } from '../registry/registry-cache.ts';
 import { roleNamesOfClient, roleNamesOfUser } from '../rbac/roles.ts';
 import { epochSeconds, type Clock } from '../time.ts';
 import { createAdapterFactory } from './adapter.ts';
@@ -23,16 +24,17 @@ export interface ProviderDependencies {
   secretBox: SecretBox;
   renderPage: RenderPage;
   clock: Clock;
+  registry: RegistryCache;
 }
 
 function isServiceClient(client: { grantTypes?: readonly string[] }): boolean {
   return client.grantTypes?.length === 1 && client.grantTypes[0] === 'client_credentials';
 }
 
-export function createProvider({ config, db, keys, secretBox, renderPage, clock }: ProviderDependencies): Provider {
+export function createProvider({ config, db, keys, secretBox, renderPage, clock, registry }: ProviderDependencies): Provider {
   const { tokens } = config;
   const configuration: Configuration = {
-    adapter: createAdapterFactory(db, clock, { refreshTokenReuseGrace: tokens.refreshTokenReuseGrace, secretBox }),
+    adapter: createAdapterFactory(db, clock, { refreshTokenReuseGrace: tokens.refreshTokenReuseGrace, secretBox, registry }),
     clients: [],
     findAccount: (_ctx, sub) => findAccount(db, sub),
     claims: Object.fromEntries(Object.entries(scopeClaims).map(([scope, claims]) => [scope, [...claims]])),
@@ -80,7 +82,7 @@ export function createProvider({ config, db, keys, secretBox, renderPage, clock 
       deviceFlow: { enabled: true, ...createDevicePages(renderPage) },
       resourceIndicators: {
         enabled: true,
-        getResourceServerInfo: createResourceServerLookup(db, tokens),
+        getResourceServerInfo: createResourceServerLookup(db, tokens, registry),
       },
       rpInitiatedLogout: {
         enabled: true,

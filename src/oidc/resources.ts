@@ -4,6 +4,7 @@ import type { Database } from '../db/schema.ts';
 import type { TokenSettings } from '../config.ts';
 import { findApiByIdentifier } from '../apis/apis.ts';
 import { accessOfClient, accessOfUser } from '../rbac/permissions.ts';
+import type { RegistryCache } from '../registry/registry-cache.ts';
 
 /**
  * The subject's roles, found while deciding the token's scopes, kept on the request so that
@@ -39,23 +40,23 @@ function subjectOf(ctx: KoaContextWithOIDC): string | undefined {
  * roles. The provider intersects this with what was requested, so the consent page, the grant
  * and every refreshed token follow the roles as they are at that moment.
  */
-export function createResourceServerLookup(db: Kysely<Database>, tokens: TokenSettings) {
+export function createResourceServerLookup(db: Kysely<Database>, tokens: TokenSettings, registry: RegistryCache) {
   return async function getResourceServerInfo(
     ctx: KoaContextWithOIDC,
     indicator: string,
     client: { clientId: string },
   ): Promise<ResourceServer> {
-    const api = await findApiByIdentifier(db, indicator);
+    const api = await registry.get(['api', indicator], () => findApiByIdentifier(db, indicator));
     if (!api) throw new errors.InvalidTarget('the resource is not a registered API');
     let scopes = api.scopes.map((s) => s.name);
     if (ctx.oidc.params?.grant_type === 'client_credentials') {
-      const access = await accessOfClient(db, client.clientId, api.id);
+      const access = await registry.get(['client-access', client.clientId, api.id], () => accessOfClient(db, client.clientId, api.id));
       scopes = scopes.filter((s) => access.registered.has(s) || access.granted.has(s));
       ctx.state.latchkeySubjectRoles = access.roles;
     } else {
       const subject = subjectOf(ctx);
       if (subject) {
-        const access = await accessOfUser(db, subject, api.id);
+        const access = await registry.get(['user-access', subject, api.id], () => accessOfUser(db, subject, api.id));
         scopes = scopes.filter((s) => access.granted.has(s));
         ctx.state.latchkeySubjectRoles = access.roles;
       }

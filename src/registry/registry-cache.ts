@@ -1,0 +1,81 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+
+/**
+ * What admins register (clients, APIs, roles and their grants) is read on every token request
+ * and changes rarely, so it is kept in memory for as long as the database's registry version
+ * stays the same. Triggers bump that version in the same transaction as any change to those
+ * tables (migration 0009), whoever makes it: another instance, the admin script, plain SQL.
+ * Each request reads the version once, so a change is honoured from the next request on —
+ * a rotated secret or a revoked role never lingers.
+ */
+export interface RegistryCache {
+  /** The value for `key` as of this request's registry version, loaded on first use. */
+  get<T>(key: readonly string[], load: () => Promise<T>): Promise<T>;
+}
+
+interface Generation {
+  version: number;
+  entries: Map<string, Promise<unknown>>;
+}
+
+// Keys come partly from requests (client ids), so a flood of unknown ones must not grow the
+// cache without bound; past this many entries it starts over.
+const MAX_ENTRIES = 10_000;
+
+/** Freezes a cached value so that no caller can change what the next request is given. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const member of Object.values(value)) deepFreeze(member);
+  }
+  return value;
+}
+
+/**
+ * @param currentRequest identifies the request being served, so the version is read once per
+ *   request; outside a request every look-up reads it.
+ */
+export function createRegistryCache(db: Kysely<Database>, currentRequest: () => object | undefined): RegistryCache {
+  // Compiled once: this runs on every token request.
+  const versionQuery = db.selectFrom('registry_version').select('version').where('id', '=', 1).compile();
+  let current: Generation = { version: -1, entries: new Map() };
+  const versionOfRequest = new WeakMap<object, Promise<Generation>>();
+
+  async function readGeneration(): Promise<Generation> {
+    const { rows } = await db.executeQuery(versionQuery);
+    const version = Number(rows[0]?.version);
+    // A missing counter means nothing can be trusted to stay put: cache nothing.
+    if (!Number.isSafeInteger(version)) return { version: -1, entries: new Map() };
+    if (version > current.version) current = { version, entries: new Map() };
+    // An answer that arrives after a newer one (concurrent reads over a pool) gets a
+    // throw-away generation rather than winding the cache back.
+    return version === current.version ? current : { version, entries: new Map() };
+  }
+
+  function generationOfRequest(): Promise<Generation> {
+    const request = currentRequest();
+    if (!request) return readGeneration();
+    let generation = versionOfRequest.get(request);
+    if (!generation) {
+      generation = readGeneration();
+      versionOfRequest.set(request, generation);
+    }
+    return generation;
+  }
+
+  return {
+    async get<T>(key: readonly string[], load: () => Promise<T>): Promise<T> {
+      const generation = await generationOfRequest();
+      const id = JSON.stringify(key);
+      const cached = generation.entries.get(id);
+      if (cached) return cached as Promise<T>;
+      const loading = load().then(deepFreeze);
+      if (generation.entries.size >= MAX_ENTRIES) generation.entries.clear();
+      generation.entries.set(id, loading);
+      // A failed load (the database briefly unreachable) must not be remembered.
+      loading.catch(() => generation.entries.delete(id));
+      return loading;
+    },
+  };
+}

@@ -1,0 +1,172 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { decodeJwt } from 'jose';
+import { sql } from 'kysely';
+import { openDatabase, type OpenDatabase } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { createRegistryCache } from '../src/registry/registry-cache.ts';
+import { startLatchkey, type RunningServer } from './helpers/server.ts';
+import { admin } from './helpers/admin.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+
+const API = 'https://ledger.example.com';
+
+describe('the registry cache', () => {
+  let testDatabase: TestDatabase;
+  let database: OpenDatabase;
+  const version = async () => (await database.db.selectFrom('registry_version').select('version').executeTakeFirstOrThrow()).version;
+
+  beforeEach(async () => {
+    testDatabase = await createTestDatabase();
+    database = openDatabase(testDatabase.url);
+    await migrateToLatest(database.db);
+  });
+  afterEach(async () => {
+    await database.close();
+    await testDatabase.drop();
+  });
+
+  it('loads a value once per registry version, and again after any registry change', async () => {
+    const cache = createRegistryCache(database.db, () => undefined);
+    let loads = 0;
+    const load = async () => ({ loaded: ++loads });
+    expect(await cache.get(['k'], load)).toEqual({ loaded: 1 });
+    expect(await cache.get(['k'], load)).toEqual({ loaded: 1 });
+    // Not a registry table: nothing to forget.
+    await sql`insert into audit_events (id, at, event, outcome) values ('a', '2026-01-01', 'x', 'success')`.execute(database.db);
+    expect(await cache.get(['k'], load)).toEqual({ loaded: 1 });
+    await sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(database.db);
+    expect(await cache.get(['k'], load)).toEqual({ loaded: 2 });
+  });
+
+  it('reads the version once per request', async () => {
+    const request = {};
+    const cache = createRegistryCache(database.db, () => request);
+    let loads = 0;
+    const load = async () => ++loads;
+    expect(await cache.get(['k'], load)).toBe(1);
+    await sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(database.db);
+    // Still the same request: it keeps the version it started with.
+    expect(await cache.get(['k'], load)).toBe(1);
+    const next = createRegistryCache(database.db, () => ({}));
+    expect(await next.get(['k'], load)).toBe(2);
+  });
+
+  it('hands out values no caller can change, and forgets failed loads', async () => {
+    const cache = createRegistryCache(database.db, () => undefined);
+    const value = await cache.get(['k'], async () => ({ list: ['a'] }));
+    expect(() => value.list.push('b')).toThrow(TypeError);
+    await expect(cache.get(['bad'], async () => Promise.reject(new Error('database down')))).rejects.toThrow('database down');
+    expect(await cache.get(['bad'], async () => 'recovered')).toBe('recovered');
+  });
+
+  it('keys by every part, so no two keys collide', async () => {
+    const cache = createRegistryCache(database.db, () => undefined);
+    expect(await cache.get(['a', 'b c'], async () => 1)).toBe(1);
+    expect(await cache.get(['a b', 'c'], async () => 2)).toBe(2);
+  });
+
+  it('is told of changes to every registry table, whoever makes them', async () => {
+    let before = await version();
+    const step = async (...argv: string[]) => {
+      const result = await admin(testDatabase.url, argv, 'a passphrase nobody else uses\n');
+      expect(result.code, result.stderr).toBe(0);
+      const after = await version();
+      expect(after, argv.join(' ')).toBeGreaterThan(before);
+      before = after;
+      return result;
+    };
+    await step('api', 'create', '--identifier', API, '--name', 'Ledger', '--scope', 'ledger:read');
+    await step('api', 'add-scope', API, '--scope', 'ledger:write');
+    await step('role', 'create', 'bookkeeper');
+    await step('role', 'grant', 'bookkeeper', '--api', API, '--permission', 'ledger:read');
+    const { clientId } = (await step('client', 'create', '--service', '--name', 'Books', '--json')).json<{ clientId: string }>();
+    await step('role', 'assign', 'bookkeeper', '--client', clientId);
+    await step('user', 'create', '--email', 'keeper@example.com', '--password-stdin', '--role', 'bookkeeper');
+    // Plain SQL on each table (children first, so each statement has rows to delete).
+    for (const table of ['client_roles', 'user_roles', 'role_permissions', 'api_scopes', 'apis', 'clients', 'roles'] as const) {
+      await sql`delete from ${sql.table(table)}`.execute(database.db);
+      const after = await version();
+      expect(after, `delete from ${table}`).toBeGreaterThan(before);
+      before = after;
+    }
+  });
+});
+
+describe('a running server', () => {
+  let server: RunningServer;
+  let plainSql: OpenDatabase;
+  const run = (...argv: string[]) => admin(server.databaseUrl, argv);
+
+  beforeAll(async () => {
+    server = await startLatchkey();
+    plainSql = openDatabase(server.databaseUrl);
+    await run('api', 'create', '--identifier', API, '--name', 'Ledger', '--scope', 'ledger:read', '--scope', 'ledger:write');
+    await run('role', 'create', 'bookkeeper');
+    await run('role', 'grant', 'bookkeeper', '--api', API, '--permission', 'ledger:read', '--permission', 'ledger:write');
+  });
+  afterAll(async () => {
+    await plainSql.close();
+    await server.close();
+  });
+
+  async function newService() {
+    const created = (await run('client', 'create', '--service', '--name', 'Books', '--json')).json<{ clientId: string; clientSecret: string }>();
+    await run('role', 'assign', 'bookkeeper', '--client', created.clientId);
+    return created;
+  }
+
+  function tokenRequest(clientId: string, secret: string, resource = API) {
+    return fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials', resource, scope: 'ledger:read ledger:write' }),
+    });
+  }
+
+  async function grantedScopes(clientId: string, secret: string): Promise<{ scope: string[]; roles: unknown }> {
+    const response = await tokenRequest(clientId, secret);
+    expect(response.status).toBe(200);
+    const claims = decodeJwt(((await response.json()) as { access_token: string }).access_token);
+    return { scope: String(claims.scope ?? '').split(' ').filter(Boolean).sort(), roles: claims.roles };
+  }
+
+  it('refuses a rotated secret at the very next request', async () => {
+    const service = await newService();
+    expect((await tokenRequest(service.clientId, service.clientSecret)).status).toBe(200);
+    const rotated = (await run('client', 'rotate-secret', service.clientId, '--json')).json<{ clientSecret: string }>();
+    const old = await tokenRequest(service.clientId, service.clientSecret);
+    expect(old.status).toBe(401);
+    expect(((await old.json()) as { error: string }).error).toBe('invalid_client');
+    expect((await tokenRequest(service.clientId, rotated.clientSecret)).status).toBe(200);
+  });
+
+  it('refuses a deleted client at the very next request', async () => {
+    const service = await newService();
+    expect((await tokenRequest(service.clientId, service.clientSecret)).status).toBe(200);
+    await run('client', 'delete', service.clientId);
+    expect((await tokenRequest(service.clientId, service.clientSecret)).status).toBe(401);
+  });
+
+  it('follows roles, permissions and API scopes as they change', async () => {
+    const service = await newService();
+    expect(await grantedScopes(service.clientId, service.clientSecret)).toEqual({ scope: ['ledger:read', 'ledger:write'], roles: ['bookkeeper'] });
+    await run('role', 'ungrant', 'bookkeeper', '--api', API, '--permission', 'ledger:write');
+    expect(await grantedScopes(service.clientId, service.clientSecret)).toEqual({ scope: ['ledger:read'], roles: ['bookkeeper'] });
+    await run('role', 'grant', 'bookkeeper', '--api', API, '--permission', 'ledger:write');
+    await run('api', 'remove-scope', API, '--scope', 'ledger:read');
+    expect(await grantedScopes(service.clientId, service.clientSecret)).toEqual({ scope: ['ledger:write'], roles: ['bookkeeper'] });
+    await run('role', 'revoke', 'bookkeeper', '--client', service.clientId);
+    expect((await grantedScopes(service.clientId, service.clientSecret)).scope).toEqual([]);
+    await run('api', 'add-scope', API, '--scope', 'ledger:read');
+  });
+
+  it('honours a change made with plain SQL, and a deleted API', async () => {
+    const service = await newService();
+    expect((await tokenRequest(service.clientId, service.clientSecret)).status).toBe(200);
+    await plainSql.db.deleteFrom('client_roles').where('client_id', '=', service.clientId).execute();
+    expect((await grantedScopes(service.clientId, service.clientSecret)).scope).toEqual([]);
+    expect((await run('api', 'delete', API)).code).toBe(0);
+    const response = await tokenRequest(service.clientId, service.clientSecret);
+    expect(((await response.json()) as { error: string }).error).toBe('invalid_target');
+  });
+});
