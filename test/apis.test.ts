@@ -10,6 +10,7 @@ import { admin, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
 import { REDIRECT_URI, RelyingParty, registerRelyingParty } from './helpers/relying-party.ts';
 import { startDemoApi, type DemoApi } from './helpers/demo-api.ts';
 import { asPage } from './helpers/browser.ts';
+import { createTokenVerifier } from '../src/resource-server/index.ts';
 
 const API = 'https://api.example.com';
 let server: RunningServer;
@@ -131,6 +132,30 @@ describe('API access tokens', () => {
   });
 });
 
+describe('APIs with ES256 tokens', () => {
+  it('get access tokens signed with their own algorithm, which the resource server verifies', async () => {
+    const FAST = 'https://fast.example.com';
+    expect((await admin(server.databaseUrl, ['keys', 'rotate', '--alg', 'ES256', '--lead-time', '0'])).code).toBe(0);
+    await server.refreshKeys();
+    const created = await admin(server.databaseUrl, ['api', 'create', '--identifier', FAST, '--name', 'Fast', '--scope', 'fast:read', '--token-signing-alg', 'ES256']);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/token signing alg: ES256/);
+    const service = (await admin(server.databaseUrl, ['client', 'create', '--service', '--name', 'Fast job', '--scope', 'fast:read', '--json'])).json<{ clientId: string; clientSecret: string }>();
+    const config = await oidc.discovery(new URL(server.issuer), service.clientId, service.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+    const fast = await oidc.clientCredentialsGrant(config, { scope: 'fast:read', resource: FAST });
+    expect(decodeProtectedHeader(fast.access_token).alg).toBe('ES256');
+    const verified = await createTokenVerifier({ issuer: server.issuer, audience: FAST }).authenticate({
+      method: 'GET',
+      url: `${FAST}/ledger`,
+      headers: { authorization: `Bearer ${fast.access_token}` },
+    });
+    expect(verified).toMatchObject({ sub: service.clientId, scope: 'fast:read' });
+    // Other APIs keep RS256.
+    const other = await oidc.clientCredentialsGrant(config, { scope: 'invoices:read', resource: API });
+    expect(decodeProtectedHeader(other.access_token).alg).toBe('RS256');
+  });
+});
+
 describe('services (client credentials)', () => {
   it('gets a JWT for an API with a client secret, limited to the scopes it was given', async () => {
     const created = await admin(server.databaseUrl, ['client', 'create', '--service', '--name', 'Billing job', '--scope', 'invoices:read', '--json']);
@@ -239,6 +264,8 @@ describe('admin: APIs', () => {
       [['api', 'remove-scope', API, '--scope', 'invoices:none'], /has no scope/],
       [['api', 'add-scope', API], /--scope SCOPE is required/],
       [['api', 'delete', 'https://nope.example.com'], /no API with identifier/],
+      [['api', 'create', '--identifier', 'https://x.example.com', '--name', 'X', '--token-signing-alg', 'HS256'], /--token-signing-alg must be one of RS256, ES256, EdDSA/],
+      [['api', 'create', '--identifier', 'https://x.example.com', '--name', 'X', '--token-signing-alg', 'EdDSA'], /no EdDSA signing key: add one with keys rotate --alg EdDSA/],
     ] as const) {
       const r = await admin(server.databaseUrl, [...args]);
       expect(r.code, args.join(' ')).not.toBe(0);

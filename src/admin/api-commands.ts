@@ -8,6 +8,7 @@ function describeApi(api: Api): string[] {
     `identifier:        ${api.identifier}`,
     `name:              ${api.name}`,
     `access token TTL:  ${api.accessTokenTtl === null ? 'default' : `${api.accessTokenTtl}s`}`,
+    `token signing alg: ${api.tokenSigningAlg}`,
     `scopes:            ${api.scopes.map((s) => s.name).join(' ') || '-'}`,
     `created:           ${api.createdAt}`,
   ];
@@ -28,12 +29,13 @@ export const apiCommands: CommandGroup = {
   create: {
     summary: 'register an API (resource server) that access tokens can be issued for',
     changes: true,
-    usage: '--identifier URL --name NAME [--scope SCOPE …] [--access-token-ttl SECONDS] [--json]',
+    usage: '--identifier URL --name NAME [--scope SCOPE …] [--access-token-ttl SECONDS] [--token-signing-alg RS256|ES256|EdDSA] [--json]',
     options: {
       identifier: { type: 'string' },
       name: { type: 'string' },
       scope: { type: 'string', multiple: true },
       'access-token-ttl': { type: 'string' },
+      'token-signing-alg': { type: 'string' },
     },
     async run({ db, values, print }) {
       const api = await createApi(db, {
@@ -41,6 +43,7 @@ export const apiCommands: CommandGroup = {
         name: (values.name as string | undefined) ?? '',
         scopes: values.scope as string[] | undefined,
         accessTokenTtl: readTtl(values['access-token-ttl']),
+        tokenSigningAlg: values['token-signing-alg'] as string | undefined,
       });
       print(api, describeApi(api));
     },

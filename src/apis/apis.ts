@@ -4,6 +4,7 @@ import type { ApiTable, Database } from '../db/schema.ts';
 import { DomainError } from '../errors.ts';
 import { supportedScopes } from '../oidc/scopes.ts';
 import { canMatchStored } from '../db/text.ts';
+import { listSigningKeys, SIGNING_ALGS, type SigningAlg } from '../keys/keys.ts';
 
 export type ApiRow = Selectable<ApiTable>;
 
@@ -17,6 +18,8 @@ export interface Api {
   identifier: string;
   name: string;
   accessTokenTtl: number | null;
+  /** The algorithm of the key that signs its access tokens. */
+  tokenSigningAlg: SigningAlg;
   scopes: ApiScope[];
   createdAt: string;
 }
@@ -63,8 +66,24 @@ async function scopesOf(db: Kysely<Database>, apiId: string): Promise<ApiScope[]
   return db.selectFrom('api_scopes').select(['name', 'description']).where('api_id', '=', apiId).orderBy('name').execute();
 }
 
+export function checkTokenSigningAlg(alg: string | undefined): SigningAlg | null {
+  if (alg === undefined) return null;
+  if (!(SIGNING_ALGS as readonly string[]).includes(alg)) {
+    throw new DomainError('invalid_input', `--token-signing-alg must be one of ${SIGNING_ALGS.join(', ')}, got ${JSON.stringify(alg)}`);
+  }
+  return alg as SigningAlg;
+}
+
 function toApi(row: ApiRow, scopes: ApiScope[]): Api {
-  return { id: row.id, identifier: row.identifier, name: row.name, accessTokenTtl: row.access_token_ttl, scopes, createdAt: row.created_at };
+  return {
+    id: row.id,
+    identifier: row.identifier,
+    name: row.name,
+    accessTokenTtl: row.access_token_ttl,
+    tokenSigningAlg: (row.access_token_signing_alg ?? 'RS256') as SigningAlg,
+    scopes,
+    createdAt: row.created_at,
+  };
 }
 
 export async function findApiByIdentifier(db: Kysely<Database>, identifier: string): Promise<Api | undefined> {
@@ -73,14 +92,14 @@ export async function findApiByIdentifier(db: Kysely<Database>, identifier: stri
   const rows = await db
     .selectFrom('apis')
     .leftJoin('api_scopes', 'api_scopes.api_id', 'apis.id')
-    .select(['apis.id', 'apis.identifier', 'apis.name', 'apis.access_token_ttl', 'apis.created_at', 'api_scopes.name as scope', 'api_scopes.description'])
+    .select(['apis.id', 'apis.identifier', 'apis.name', 'apis.access_token_ttl', 'apis.access_token_signing_alg', 'apis.created_at', 'api_scopes.name as scope', 'api_scopes.description'])
     .where('apis.identifier', '=', identifier)
     .orderBy('api_scopes.name')
     .execute();
   const first = rows[0];
   if (!first) return undefined;
   const scopes = rows.filter((r) => r.scope !== null).map((r) => ({ name: r.scope!, description: r.description }));
-  return toApi({ id: first.id, identifier: first.identifier, name: first.name, access_token_ttl: first.access_token_ttl, created_at: first.created_at }, scopes);
+  return toApi(first, scopes);
 }
 
 export async function requireApi(db: Kysely<Database>, identifier: string): Promise<Api> {
@@ -99,6 +118,8 @@ export interface NewApi {
   name: string;
   scopes?: string[];
   accessTokenTtl?: number;
+  /** RS256 (the default), ES256 or EdDSA. */
+  tokenSigningAlg?: string;
 }
 
 export async function createApi(db: Kysely<Database>, input: NewApi): Promise<Api> {
@@ -108,9 +129,16 @@ export async function createApi(db: Kysely<Database>, input: NewApi): Promise<Ap
   if (name.length > 200) throw new DomainError('invalid_input', 'name must be at most 200 characters');
   const scopes = [...new Set((input.scopes ?? []).map(checkScopeName))];
   const ttl = checkAccessTokenTtl(input.accessTokenTtl);
+  const alg = checkTokenSigningAlg(input.tokenSigningAlg);
   if (await findApiByIdentifier(db, identifier)) throw new DomainError('conflict', `an API with identifier ${identifier} already exists`);
   const now = new Date().toISOString();
-  const row: ApiRow = { id: crypto.randomUUID(), identifier, name, access_token_ttl: ttl, created_at: now };
+  if (alg && alg !== 'RS256') {
+    const keys = await listSigningKeys(db, Math.floor(Date.parse(now) / 1000));
+    if (!keys.some((k) => k.alg === alg && (k.state === 'active' || k.state === 'pending'))) {
+      throw new DomainError('invalid_input', `there is no ${alg} signing key: add one with keys rotate --alg ${alg} first`);
+    }
+  }
+  const row: ApiRow = { id: crypto.randomUUID(), identifier, name, access_token_ttl: ttl, access_token_signing_alg: alg, created_at: now };
   await db.transaction().execute(async (trx) => {
     await trx.insertInto('apis').values(row).execute();
     if (scopes.length) {

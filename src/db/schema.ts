@@ -107,6 +107,8 @@ export interface ApiTable {
   name: string;
   /** Seconds; null uses the global access-token lifetime. */
   access_token_ttl: number | null;
+  /** RS256, ES256 or EdDSA; null is RS256. */
+  access_token_signing_alg: string | null;
   created_at: string;
 }
 

@@ -82,7 +82,7 @@ export function createProvider({ config, db, keys, secretBox, renderPage, clock,
       deviceFlow: { enabled: true, ...createDevicePages(renderPage) },
       resourceIndicators: {
         enabled: true,
-        getResourceServerInfo: createResourceServerLookup(db, tokens, registry),
+        getResourceServerInfo: createResourceServerLookup(db, tokens, registry, keys.signingAlgs),
       },
       rpInitiatedLogout: {
         enabled: true,

@@ -40,7 +40,7 @@ function subjectOf(ctx: KoaContextWithOIDC): string | undefined {
  * roles. The provider intersects this with what was requested, so the consent page, the grant
  * and every refreshed token follow the roles as they are at that moment.
  */
-export function createResourceServerLookup(db: Kysely<Database>, tokens: TokenSettings, registry: RegistryCache) {
+export function createResourceServerLookup(db: Kysely<Database>, tokens: TokenSettings, registry: RegistryCache, signingAlgs: readonly string[]) {
   return async function getResourceServerInfo(
     ctx: KoaContextWithOIDC,
     indicator: string,
@@ -48,6 +48,8 @@ export function createResourceServerLookup(db: Kysely<Database>, tokens: TokenSe
   ): Promise<ResourceServer> {
     const api = await registry.get(['api', indicator], () => findApiByIdentifier(db, indicator));
     if (!api) throw new errors.InvalidTarget('the resource is not a registered API');
+    // Its key may have been retired with no successor; refuse rather than sign with another.
+    if (!signingAlgs.includes(api.tokenSigningAlg)) throw new errors.InvalidTarget(`no ${api.tokenSigningAlg} key is active to sign this API's tokens`);
     let scopes = api.scopes.map((s) => s.name);
     if (ctx.oidc.params?.grant_type === 'client_credentials') {
       const access = await registry.get(['client-access', client.clientId, api.id], () => accessOfClient(db, client.clientId, api.id));
@@ -66,7 +68,7 @@ export function createResourceServerLookup(db: Kysely<Database>, tokens: TokenSe
       audience: api.identifier,
       accessTokenTTL: api.accessTokenTtl ?? tokens.accessTokenTtl,
       accessTokenFormat: 'jwt',
-      jwt: { sign: { alg: 'RS256' } },
+      jwt: { sign: { alg: api.tokenSigningAlg } },
     };
   };
 }
