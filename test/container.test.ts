@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { testDialect } from './helpers/database.ts';
+import { startArguments } from '../scripts/start-command.ts';
 
 const dockerfile = fs.readFileSync('docker/Dockerfile', 'utf8');
 
@@ -25,7 +26,10 @@ describe.skipIf(testDialect !== 'sqlite')('the container image', () => {
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/healthz/m);
-    expect(dockerfile).toMatch(/^CMD \["node", "src\/main.ts"\]$/m);
+    // The same runtime flags and preloads as npm start.
+    expect(dockerfile).toContain(`CMD ${JSON.stringify(['node', ...startArguments()]).replaceAll(',', ', ')}`);
+    // The compile cache must be writable by the user the server runs as.
+    expect(dockerfile).toMatch(/chown node:node [^\n]*node_modules\/\.cache/);
   });
 
   it.skipIf(!compose)('has a compose file that validates', () => {

@@ -1,5 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
+import { startArguments } from '../scripts/start-command.ts';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { tempDatabaseFile } from './helpers/server.ts';
@@ -62,6 +64,19 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
     expect(result.status).not.toBe(0);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(message);
+  });
+
+  it('starts with the compile cache on, so later starts skip the TypeScript stripper', () => {
+    const args = startArguments();
+    expect(args.at(-1)).toBe('src/main.ts');
+    // The start script's runtime flags and preloads, with a probe in place of the entry point.
+    const probe = spawnSync(process.execPath, [...args.slice(0, -1), '--input-type=module', '-e', "import m from 'node:module'; console.log(m.getCompileCacheDir())"], {
+      env: { PATH: process.env.PATH },
+      encoding: 'utf8',
+    });
+    expect(probe.status, probe.stderr).toBe(0);
+    // Node adds a subdirectory per Node version.
+    expect(path.dirname(probe.stdout.trim())).toBe(path.resolve('node_modules/.cache/latchkey'));
   });
 
   it('refuses an http issuer in production unless it is localhost', () => {
