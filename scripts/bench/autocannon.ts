@@ -18,6 +18,8 @@ export interface AutocannonOptions {
   headers?: Record<string, string>;
   body?: string;
   requests?: AutocannonRequest[];
+  /** Requests per second across all connections; unset means as fast as the server answers. */
+  overallRate?: number;
 }
 
 export interface AutocannonResult {

@@ -1,4 +1,4 @@
-// The ceiling: bare oidc-provider with its in-memory adapter and the same key type, serving
+// The ceiling: bare oidc-provider with its in-memory adapter and the same key types, serving
 // client_credentials (JWT for an API) and refresh_token (with rotation). Started as a child
 // process by bench.ts; prints one JSON line with what the load needs.
 import crypto from 'node:crypto';
@@ -10,7 +10,10 @@ const refreshTokens = Number(process.argv[2] ?? 16);
 const server = http.createServer();
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-const jwk = { ...crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'bare', alg: 'RS256', use: 'sig' };
+const rsa = { ...crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'bare-rs256', alg: 'RS256', use: 'sig' };
+const ec = { ...crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'bare-es256', alg: 'ES256', use: 'sig' };
+// One API per key type, as Latchkey's benchmark has.
+const apis: Record<string, string> = { RS256: 'https://bench.api', ES256: 'https://bench-es256.api' };
 const provider = new Provider(issuer, {
   clients: [
     {
@@ -21,7 +24,7 @@ const provider = new Provider(issuer, {
       response_types: ['code'],
     },
   ],
-  jwks: { keys: [jwk as never] },
+  jwks: { keys: [rsa as never, ec as never] },
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
   findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
   scopes: ['openid', 'offline_access'],
@@ -31,7 +34,10 @@ const provider = new Provider(issuer, {
     clientCredentials: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      getResourceServerInfo: () => ({ scope: 'bench:read', audience: 'https://bench.api', accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } }),
+      getResourceServerInfo: (_ctx, indicator) => {
+        const alg = indicator === apis.ES256 ? 'ES256' : 'RS256';
+        return { scope: 'bench:read', audience: indicator, accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
+      },
     },
   },
 });
@@ -46,4 +52,4 @@ for (let i = 0; i < refreshTokens; i++) {
   const token = new provider.RefreshToken({ accountId: `user-${i}`, client, grantId, scope: 'openid offline_access', gty: 'authorization_code' });
   tokens.push(await token.save());
 }
-process.stdout.write(`${JSON.stringify({ issuer, clientId: 'bench', clientSecret: 'bench-secret-bench-secret-bench-secret', refreshTokens: tokens })}\n`);
+process.stdout.write(`${JSON.stringify({ issuer, clientId: 'bench', clientSecret: 'bench-secret-bench-secret-bench-secret', apis, refreshTokens: tokens })}\n`);
