@@ -1,10 +1,13 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 export interface Argon2Settings {
   memoryKiB: number;
   timeCost: number;
   parallelism: number;
+  /** Hashes computed at once; more wait their turn. */
+  maxConcurrent: number;
 }
 
 export interface TokenSettings {
@@ -285,6 +288,8 @@ export function loadConfig(env: Env = process.env): Config {
       memoryKiB: readInteger(env, 'ARGON2_MEMORY_KIB', 19456, 8192, 4194304),
       timeCost: readInteger(env, 'ARGON2_TIME_COST', 2, 1, 100),
       parallelism: readInteger(env, 'ARGON2_PARALLELISM', 1, 1, 64),
+      // One per core: more finish no sooner, and each holds its memory while it runs.
+      maxConcurrent: readInteger(env, 'ARGON2_MAX_CONCURRENT', os.availableParallelism(), 1, 1024),
     }),
     trustProxy: readBoolean(env, 'TRUST_PROXY', false),
     tokens: readTokenSettings(env),

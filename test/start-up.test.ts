@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { startArguments } from '../scripts/start-command.ts';
 import { describe, expect, it } from 'vitest';
@@ -58,6 +59,7 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
     ['PORT', '70000', /PORT: must be between 0 and 65535/],
     ['DATABASE_URL', 'mysql://localhost/db', /DATABASE_URL: must be a SQLite file path or a postgres:\/\/ URL/],
     ['ARGON2_MEMORY_KIB', '1024', /ARGON2_MEMORY_KIB: must be between 8192/],
+    ['ARGON2_MAX_CONCURRENT', '0', /ARGON2_MAX_CONCURRENT: must be between 1/],
     ['TRUST_PROXY', 'maybe', /TRUST_PROXY: must be true or false/],
   ])('refuses %s=%s with one line naming it', (name, value, message) => {
     const result = startWith({ [name]: value });
@@ -111,7 +113,7 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
       port: 3000,
       issuer: 'http://localhost:3000',
       databaseUrl: 'db/latchkey.sqlite',
-      argon2: { memoryKiB: 19456, timeCost: 2, parallelism: 1 },
+      argon2: { memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: os.availableParallelism() },
     });
   });
 

@@ -1,5 +1,6 @@
 import argon2 from 'argon2';
 import type { Argon2Settings } from '../config.ts';
+import { createHashLimiter, type HashLimiter } from './hash-limiter.ts';
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
@@ -12,7 +13,7 @@ export interface PasswordHasher {
   verifyNothing(password: string): Promise<void>;
 }
 
-export function createPasswordHasher(settings: Argon2Settings): PasswordHasher {
+export function createPasswordHasher(settings: Argon2Settings, limiter: HashLimiter = createHashLimiter(settings.maxConcurrent)): PasswordHasher {
   const options = {
     type: argon2.argon2id as 2,
     memoryCost: settings.memoryKiB,
@@ -22,16 +23,16 @@ export function createPasswordHasher(settings: Argon2Settings): PasswordHasher {
   let decoy: Promise<string> | undefined;
   const verify = async (hash: string, password: string) => {
     try {
-      return await argon2.verify(hash, password);
+      return await limiter.run(() => argon2.verify(hash, password));
     } catch {
       return false;
     }
   };
   return {
-    hash: (password) => argon2.hash(password, options),
+    hash: (password) => limiter.run(() => argon2.hash(password, options)),
     verify,
     async verifyNothing(password) {
-      decoy ??= argon2.hash('latchkey decoy password', options);
+      decoy ??= limiter.run(() => argon2.hash('latchkey decoy password', options));
       await verify(await decoy, password);
     },
   };
