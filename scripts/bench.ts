@@ -220,7 +220,8 @@ async function runLoops(pid: number, concurrency: number, operation: (worker: nu
         if (rate) {
           const startAt = measureFrom + (slot++ * 1000) / rate;
           if (startAt >= until) break;
-          if (startAt > Date.now()) await new Promise((resolve) => setTimeout(resolve, startAt - Date.now()));
+          const wait = startAt - Date.now();
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         }
         const started = performance.now();
         try {
