@@ -134,9 +134,13 @@ async function withPeakRss<T>(pid: number, work: () => Promise<T>): Promise<{ re
   }
 }
 
+// Node's flags, the size of libuv's thread pool, and glibc's number of malloc arenas.
+const RUNTIME_SETTINGS = ['NODE_OPTIONS', 'UV_THREADPOOL_SIZE', 'MALLOC_ARENA_MAX'];
+
 async function startProcess(args: string[], env: Record<string, string>, ready: (line: string) => boolean): Promise<{ child: ChildProcess; line: string }> {
-  // NODE_OPTIONS passes through, so runtime flags can be measured too.
-  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Runtime settings pass through, so their effect can be measured too.
+  const runtime = Object.fromEntries(RUNTIME_SETTINGS.filter((name) => process.env[name]).map((name) => [name, process.env[name]!]));
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...runtime, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d));
   return new Promise((resolve, reject) => {
