@@ -7,12 +7,17 @@ import { passwordProblem } from './password-policy.ts';
 import { DomainError } from '../errors.ts';
 import { revokeEverythingOfAccount } from '../oidc/adapter.ts';
 import { canMatchStored } from '../db/text.ts';
+import { reusableQuery } from '../db/reusable-query.ts';
 
 export type User = Selectable<UserTable>;
 
+// Every request that acts for a person looks them up by id.
+const userById = reusableQuery((db) => db.selectFrom('users').selectAll().where('id', '=', ''));
+
 export async function findUserById(db: Kysely<Database>, id: string): Promise<User | undefined> {
   if (!canMatchStored(id)) return undefined;
-  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  const [user] = await userById(db, [id]);
+  return user;
 }
 
 export async function findUserByEmail(db: Kysely<Database>, email: string): Promise<User | undefined> {

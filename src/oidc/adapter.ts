@@ -6,6 +6,7 @@ import { toProviderMetadata } from '../clients/provider-metadata.ts';
 import { epochSeconds, type Clock } from '../time.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
 import { canMatchStored } from '../db/text.ts';
+import { reusableQuery } from '../db/reusable-query.ts';
 import type { RegistryCache } from '../registry/registry-cache.ts';
 
 type Row = { payload: string; expires_at: number | null; consumed_at: number | null };
@@ -21,6 +22,13 @@ export interface AdapterOptions {
   /** Client rows are read through it: every token request needs its client. */
   registry: RegistryCache;
 }
+
+// The look-ups of every request: by model and one of these columns (values: model, key).
+const findPayload = {
+  id: reusableQuery((db) => db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', '').where('id', '=', '')),
+  uid: reusableQuery((db) => db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', '').where('uid', '=', '')),
+  user_code: reusableQuery((db) => db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', '').where('user_code', '=', '')),
+};
 
 /** Ties the adapter to a clock and a database. Exported so tests can drive expiry directly. */
 export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options: AdapterOptions) {
@@ -65,12 +73,7 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
 
     private async findBy(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
       if (!canMatchStored(value)) return undefined;
-      const row = await db
-        .selectFrom('oidc_payloads')
-        .select(['payload', 'expires_at', 'consumed_at'])
-        .where('model', '=', this.model)
-        .where(column, '=', value)
-        .executeTakeFirst();
+      const [row] = await findPayload[column](db, [this.model, value]);
       return toPayload(this.model, row);
     }
 

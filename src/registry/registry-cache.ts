@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { reusableQuery } from '../db/reusable-query.ts';
 
 /**
  * What admins register (clients, APIs, roles and their grants) is read on every token request
@@ -19,6 +20,8 @@ interface Generation {
   entries: Map<string, Promise<unknown>>;
 }
 
+const registryVersion = reusableQuery((db) => db.selectFrom('registry_version').select('version').where('id', '=', 1));
+
 // Keys come partly from requests (client ids), so a flood of unknown ones must not grow the
 // cache without bound; past this many entries it starts over.
 const MAX_ENTRIES = 10_000;
@@ -37,13 +40,11 @@ function deepFreeze<T>(value: T): T {
  *   request; outside a request every look-up reads it.
  */
 export function createRegistryCache(db: Kysely<Database>, currentRequest: () => object | undefined): RegistryCache {
-  // Compiled once: this runs on every token request.
-  const versionQuery = db.selectFrom('registry_version').select('version').where('id', '=', 1).compile();
   let current: Generation = { version: -1, entries: new Map() };
   const versionOfRequest = new WeakMap<object, Promise<Generation>>();
 
   async function readGeneration(): Promise<Generation> {
-    const { rows } = await db.executeQuery(versionQuery);
+    const rows = await registryVersion(db, [1]);
     const version = Number(rows[0]?.version);
     // A missing counter means nothing can be trusted to stay put: cache nothing.
     if (!Number.isSafeInteger(version)) return { version: -1, entries: new Map() };

@@ -1,0 +1,21 @@
+import type { Compilable, CompiledQuery, Kysely } from 'kysely';
+import type { Database } from './schema.ts';
+
+/**
+ * A query built and compiled once per database, then run with new values. Kysely builds and
+ * compiles a query on every call, which is a good part of what a short look-up costs; the
+ * look-ups made on every request never change shape, only their values. `build` is given
+ * placeholder values, and `run` must pass the real ones in the same order.
+ */
+export function reusableQuery<R>(build: (db: Kysely<Database>) => Compilable<R>) {
+  const compiled = new WeakMap<Kysely<Database>, CompiledQuery<R>>();
+  return async function run(db: Kysely<Database>, parameters: readonly unknown[]): Promise<R[]> {
+    let query = compiled.get(db);
+    if (!query) {
+      query = build(db).compile();
+      compiled.set(db, query);
+    }
+    if (query.parameters.length !== parameters.length) throw new Error(`query takes ${query.parameters.length} values, not ${parameters.length}`);
+    return (await db.executeQuery<R>({ ...query, parameters })).rows;
+  };
+}
