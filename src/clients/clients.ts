@@ -58,13 +58,18 @@ export interface NewClient {
   idTokenSigningAlg?: string;
 }
 
+/** A service uses only the client_credentials grant: it calls APIs for itself, with no user. */
+export function isServiceGrantSet(grants: readonly string[] | undefined): boolean {
+  return grants?.length === 1 && grants[0] === 'client_credentials';
+}
+
 export function toClient(row: ClientRow): Client {
   const grants = JSON.parse(row.grant_types) as GrantType[];
   return {
     clientId: row.client_id,
     name: row.name,
     public: row.token_endpoint_auth_method === 'none',
-    service: grants.length === 1 && grants[0] === 'client_credentials',
+    service: isServiceGrantSet(grants),
     tokenEndpointAuthMethod: row.token_endpoint_auth_method,
     redirectUris: JSON.parse(row.redirect_uris) as string[],
     postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris) as string[],

@@ -3,6 +3,7 @@ import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-prov
 import type { Config } from '../config.ts';
 import type { Database } from '../db/schema.ts';
 import { clientSecretMatches } from '../clients/client-secrets.ts';
+import { isServiceGrantSet } from '../clients/clients.ts';
 import type { ProviderKeys } from '../keys/keys.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
 import type { RenderPage } from '../interactions/render.ts';
@@ -25,10 +26,6 @@ export interface ProviderDependencies {
   renderPage: RenderPage;
   clock: Clock;
   registry: RegistryCache;
-}
-
-function isServiceClient(client: { grantTypes?: readonly string[] }): boolean {
-  return client.grantTypes?.length === 1 && client.grantTypes[0] === 'client_credentials';
 }
 
 export function createProvider({ config, db, keys, secretBox, renderPage, clock, registry }: ProviderDependencies): Provider {
@@ -69,7 +66,7 @@ export function createProvider({ config, db, keys, secretBox, renderPage, clock,
         // An app may introspect its own tokens; a service (an API's own client) may introspect
         // any, as resource servers do (RFC 7662 §2.1). A public app cannot prove who it is.
         allowedPolicy: async (_ctx, caller, token) =>
-          caller.clientAuthMethod !== 'none' && (token.clientId === caller.clientId || isServiceClient(caller)),
+          caller.clientAuthMethod !== 'none' && (token.clientId === caller.clientId || isServiceGrantSet(caller.grantTypes)),
       },
       revocation: {
         enabled: true,
