@@ -112,6 +112,44 @@ describe('back-channel logout', () => {
     }
   });
 
+  it('tells the app when an admin signs the person out, and says which apps could not be told', async () => {
+    const listener = await startLogoutListener();
+    const gone = await startLogoutListener();
+    gone.close();
+    try {
+      await registerUser(server.databaseUrl, 'signed-out@example.com');
+      const app = await registerApp(server.databaseUrl, REDIRECT_URI, ['--backchannel-logout-uri', listener.uri]);
+      const unreachable = await registerApp(server.databaseUrl, REDIRECT_URI, ['--backchannel-logout-uri', gone.uri]);
+      const bcRp = await RelyingParty.discover(server.issuer, app.clientId, app.clientSecret);
+      const otherRp = await RelyingParty.discover(server.issuer, unreachable.clientId, unreachable.clientSecret);
+      // One browser, one session, two apps signed in to.
+      const browser = bcRp.newBrowser();
+      const request = await bcRp.authorizationRequest();
+      const tokens = await bcRp.exchange(await bcRp.authorize(browser, request, 'signed-out@example.com', TEST_PASSWORD), request);
+      // Already signed in: the second app only asks for consent.
+      const second = await otherRp.authorizationRequest();
+      const consent = asPage(await browser.request(second.url));
+      await otherRp.exchange(asLanding(await browser.submit(consent, /\/confirm$/)), second);
+
+      // The admin script runs with the servers' settings: their issuer, and their fetch policy.
+      const result = await admin(server.databaseUrl, ['user', 'sign-out', 'signed-out@example.com', '--json'], '', { ISSUER: server.issuer, ALLOW_PRIVATE_NETWORK_FETCH: 'true' });
+      expect(result.code, result.stderr).toBe(0);
+      const { notified, revoked } = result.json<{ revoked: number; notified: { clientId: string; error?: string }[] }>();
+      expect(revoked).toBeGreaterThan(0);
+      expect(notified).toContainEqual({ clientId: app.clientId });
+      expect(notified).toContainEqual({ clientId: unreachable.clientId, error: expect.any(String) });
+
+      expect(listener.tokens).toHaveLength(1);
+      const jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));
+      const { payload } = await jwtVerify(listener.tokens[0]!, jwks, { issuer: server.issuer, audience: app.clientId, typ: 'logout+jwt' });
+      expect(payload.sub).toBe(tokens.claims()!.sub);
+      expect(payload.sid).toBe(tokens.claims()!.sid);
+      expect(payload.events).toEqual({ 'http://schemas.openid.net/event/backchannel-logout': {} });
+    } finally {
+      listener.close();
+    }
+  });
+
   it('does not call loopback or private addresses unless allowed (SSRF protection)', async () => {
     const guarded = await startLatchkey();
     const listener = await startLogoutListener();

@@ -5,7 +5,9 @@ import { linksOfUser, unlinkAccount } from '../federation/linking.ts';
 import { createPasswordHasher } from '../accounts/passwords.ts';
 import { createUser, listUsers, requireUserByEmail, setUserDisabled, setUserPassword, type User } from '../accounts/users.ts';
 import { roleNamesOfUser } from '../rbac/roles.ts';
-import { revokeEverythingOfAccount } from '../oidc/adapter.ts';
+import { revokeEverythingOfAccount, sessionsOfAccount } from '../oidc/adapter.ts';
+import { notifySessionsEnded } from '../oidc/backchannel-logout.ts';
+import { adminProvider } from './admin-provider.ts';
 import { permissionsOfUser, type HeldPermission } from '../rbac/permissions.ts';
 
 function publicUser(user: User, roles: string[]) {
@@ -132,15 +134,21 @@ export const userCommands: CommandGroup = {
     },
   },
   'sign-out': {
-    summary: 'end every session of a person and revoke every grant and token issued to them',
+    summary: 'end every session of a person, revoke every grant and token issued to them, and tell apps with back-channel logout',
     changes: true,
     usage: 'EMAIL [--json]',
     options: {},
     positionals: 1,
     async run(ctx) {
       const user = await requireUserByEmail(ctx.db, emailArg(ctx));
+      const sessions = await sessionsOfAccount(ctx.db, user.id);
       const revoked = await revokeEverythingOfAccount(ctx.db, user.id);
-      ctx.print({ email: user.email, revoked }, `signed out ${user.email}: ${revoked} session(s), grant(s) and token(s) revoked`);
+      // Apps are told once the sessions are gone, so one that checks back finds them ended.
+      const notified = sessions.length ? await notifySessionsEnded(await adminProvider(ctx), sessions) : [];
+      ctx.print({ email: user.email, revoked, notified }, [
+        `signed out ${user.email}: ${revoked} session(s), grant(s) and token(s) revoked`,
+        ...notified.map((n) => (n.error ? `app ${n.clientId} was not told: ${n.error}` : `app ${n.clientId} told by back-channel logout`)),
+      ]);
     },
   },
   'set-password': {

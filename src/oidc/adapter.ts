@@ -115,6 +115,20 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
   };
 }
 
+/** A session of a person as oidc-provider keeps it: which apps it signed in to, under which sid. */
+export interface StoredSession {
+  accountId: string;
+  authorizations: Record<string, { sid?: string }>;
+}
+
+export async function sessionsOfAccount(db: Kysely<Database>, accountId: string): Promise<StoredSession[]> {
+  const rows = await db.selectFrom('oidc_payloads').select('payload').where('model', '=', 'Session').where('account_id', '=', accountId).execute();
+  return rows.map((row) => {
+    const payload = JSON.parse(row.payload) as { authorizations?: StoredSession['authorizations'] };
+    return { accountId, authorizations: payload.authorizations ?? {} };
+  });
+}
+
 /** Ends every session of a user and revokes every grant, code and token issued to them. */
 export async function revokeEverythingOfAccount(db: Kysely<Database>, accountId: string): Promise<number> {
   const result = await db.deleteFrom('oidc_payloads').where('account_id', '=', accountId).executeTakeFirst();
