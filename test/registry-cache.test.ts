@@ -59,6 +59,28 @@ describe('the registry cache', () => {
     expect(await cache.get(['bad'], async () => 'recovered')).toBe('recovered');
   });
 
+  it('does not remember what was not found, so made-up keys cannot fill it', async () => {
+    const cache = createRegistryCache(database.db, () => undefined);
+    let loads = 0;
+    const missing = async () => (loads++, undefined);
+    await cache.get(['client', 'no-such-client'], missing);
+    await cache.get(['client', 'no-such-client'], missing);
+    expect(loads).toBe(2);
+  });
+
+  it('starts afresh when the version goes down, as after a restore from backup', async () => {
+    const cache = createRegistryCache(database.db, () => undefined);
+    let loads = 0;
+    const load = async () => ++loads;
+    await sql`update registry_version set version = 500`.execute(database.db);
+    expect(await cache.get(['k'], load)).toBe(1);
+    await sql`update registry_version set version = 480`.execute(database.db);
+    expect(await cache.get(['k'], load)).toBe(2);
+    // Back at the version it once saw: what was cached then is gone for good.
+    await sql`update registry_version set version = 500`.execute(database.db);
+    expect(await cache.get(['k'], load)).toBe(3);
+  });
+
   it('keys by every part, so no two keys collide', async () => {
     const cache = createRegistryCache(database.db, () => undefined);
     expect(await cache.get(['a', 'b c'], async () => 1)).toBe(1);

@@ -96,7 +96,7 @@ export interface SubjectAccess {
   /** The subject's role names. */
   roles: string[];
   /** The scopes of one API that those roles grant. */
-  granted: Set<string>;
+  granted: ReadonlySet<string>;
 }
 
 /** A person's roles and what they grant on one API, in one query (a hot path: every token). */
@@ -112,7 +112,7 @@ export async function accessOfUser(db: Kysely<Database>, userId: string, apiId: 
 }
 
 /** A service client's roles and what they grant on one API, plus the scopes it was registered with. */
-export async function accessOfClient(db: Kysely<Database>, clientId: string, apiId: string): Promise<SubjectAccess & { registered: Set<string> }> {
+export async function accessOfClient(db: Kysely<Database>, clientId: string, apiId: string): Promise<SubjectAccess & { registered: ReadonlySet<string> }> {
   const rows = await db
     .selectFrom('clients')
     .leftJoin('client_roles', 'client_roles.client_id', 'clients.client_id')

@@ -22,8 +22,8 @@ interface Generation {
 
 const registryVersion = reusableQuery((db) => db.selectFrom('registry_version').select('version').where('id', '=', 1));
 
-// Keys come partly from requests (client ids), so a flood of unknown ones must not grow the
-// cache without bound; past this many entries it starts over.
+// Entries are registered things (clients, APIs, each subject's access to an API); past this
+// many it starts over rather than grow without bound.
 const MAX_ENTRIES = 10_000;
 
 /** Freezes a cached value so that no caller can change what the next request is given. */
@@ -48,10 +48,12 @@ export function createRegistryCache(db: Kysely<Database>, currentRequest: () => 
     const version = Number(rows[0]?.version);
     // A missing counter means nothing can be trusted to stay put: cache nothing.
     if (!Number.isSafeInteger(version)) return { version: -1, entries: new Map() };
-    if (version > current.version) current = { version, entries: new Map() };
-    // An answer that arrives after a newer one (concurrent reads over a pool) gets a
-    // throw-away generation rather than winding the cache back.
-    return version === current.version ? current : { version, entries: new Map() };
+    // Any other version starts afresh, lower ones too: a database restored from a backup or
+    // failed over to a replica may count from below a version already seen, and what was
+    // cached then must not come back. (An answer that arrives after a newer one, from
+    // concurrent reads over a pool, only costs reloads.)
+    if (version !== current.version) current = { version, entries: new Map() };
+    return current;
   }
 
   function generationOfRequest(): Promise<Generation> {
@@ -74,8 +76,13 @@ export function createRegistryCache(db: Kysely<Database>, currentRequest: () => 
       const loading = load().then(deepFreeze);
       if (generation.entries.size >= MAX_ENTRIES) generation.entries.clear();
       generation.entries.set(id, loading);
-      // A failed load (the database briefly unreachable) must not be remembered.
-      loading.catch(() => generation.entries.delete(id));
+      // Only what exists is remembered: keys come partly from requests (client ids), so
+      // remembering misses would let made-up ids fill memory. A failed load (the database
+      // briefly unreachable) is not remembered either.
+      const forget = () => {
+        if (generation.entries.get(id) === loading) generation.entries.delete(id);
+      };
+      loading.then((value) => value === undefined && forget(), forget);
       return loading;
     },
   };
