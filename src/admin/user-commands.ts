@@ -142,9 +142,12 @@ export const userCommands: CommandGroup = {
     async run(ctx) {
       const user = await requireUserByEmail(ctx.db, emailArg(ctx));
       const sessions = await sessionsOfAccount(ctx.db, user.id);
+      // Built first: if it cannot be, nothing is revoked, and a second run still finds the
+      // sessions whose apps must be told.
+      const provider = sessions.length ? await adminProvider(ctx) : undefined;
       const revoked = await revokeEverythingOfAccount(ctx.db, user.id);
       // Apps are told once the sessions are gone, so one that checks back finds them ended.
-      const notified = sessions.length ? await notifySessionsEnded(await adminProvider(ctx), sessions) : [];
+      const notified = provider ? await notifySessionsEnded(provider, sessions) : [];
       ctx.print({ email: user.email, revoked, notified }, [
         `signed out ${user.email}: ${revoked} session(s), grant(s) and token(s) revoked`,
         ...notified.map((n) => (n.error ? `app ${n.clientId} was not told: ${n.error}` : `app ${n.clientId} told by back-channel logout`)),

@@ -23,9 +23,9 @@ export async function notifySessionsEnded(provider: Provider, sessions: StoredSe
   const notices: LogoutNotice[] = [];
   for (const session of sessions) {
     for (const [clientId, authorization] of Object.entries(session.authorizations)) {
-      const client = (await provider.Client.find(clientId)) as unknown as LogoutNotifier | undefined;
-      if (!client?.backchannelLogoutUri) continue;
       try {
+        const client = (await provider.Client.find(clientId)) as unknown as LogoutNotifier | undefined;
+        if (!client?.backchannelLogoutUri) continue;
         await client.backchannelLogout(session.accountId, authorization.sid);
         notices.push({ clientId });
       } catch (err) {
