@@ -288,8 +288,9 @@ export function loadConfig(env: Env = process.env): Config {
       memoryKiB: readInteger(env, 'ARGON2_MEMORY_KIB', 19456, 8192, 4194304),
       timeCost: readInteger(env, 'ARGON2_TIME_COST', 2, 1, 100),
       parallelism: readInteger(env, 'ARGON2_PARALLELISM', 1, 1, 64),
-      // One per core: more finish no sooner, and each holds its memory while it runs.
-      maxConcurrent: readInteger(env, 'ARGON2_MAX_CONCURRENT', os.availableParallelism(), 1, 1024),
+      // One per core (more finish no sooner, and each holds its memory while it runs), but
+      // never all of libuv's thread pool, which also signs tokens.
+      maxConcurrent: readInteger(env, 'ARGON2_MAX_CONCURRENT', Math.max(1, Math.min(os.availableParallelism(), readInteger(env, 'UV_THREADPOOL_SIZE', 4, 1, 1024) - 1)), 1, 1024),
     }),
     trustProxy: readBoolean(env, 'TRUST_PROXY', false),
     tokens: readTokenSettings(env),

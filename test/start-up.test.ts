@@ -60,6 +60,7 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
     ['DATABASE_URL', 'mysql://localhost/db', /DATABASE_URL: must be a SQLite file path or a postgres:\/\/ URL/],
     ['ARGON2_MEMORY_KIB', '1024', /ARGON2_MEMORY_KIB: must be between 8192/],
     ['ARGON2_MAX_CONCURRENT', '0', /ARGON2_MAX_CONCURRENT: must be between 1/],
+    ['UV_THREADPOOL_SIZE', 'many', /UV_THREADPOOL_SIZE: must be a whole number/],
     ['TRUST_PROXY', 'maybe', /TRUST_PROXY: must be true or false/],
   ])('refuses %s=%s with one line naming it', (name, value, message) => {
     const result = startWith({ [name]: value });
@@ -113,8 +114,12 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
       port: 3000,
       issuer: 'http://localhost:3000',
       databaseUrl: 'db/latchkey.sqlite',
-      argon2: { memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: os.availableParallelism() },
+      // One hash per core, leaving one of libuv's four pool threads for token signing.
+      argon2: { memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: Math.min(os.availableParallelism(), 3) },
     });
+    // A larger pool lets more hashes run at once, still one per core at most.
+    expect(loadConfig({ UV_THREADPOOL_SIZE: '64' }).argon2.maxConcurrent).toBe(Math.min(os.availableParallelism(), 63));
+    expect(loadConfig({ UV_THREADPOOL_SIZE: '1' }).argon2.maxConcurrent).toBe(1);
   });
 
   it('says which port is taken instead of printing a stack', async () => {
