@@ -3,7 +3,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -13,6 +12,7 @@ import { runAdmin } from '../src/admin/cli.ts';
 import { runAutocannon } from './bench/autocannon.ts';
 import { signIn, type App } from './bench/sign-in.ts';
 import { startArguments } from './start-command.ts';
+import { freePort } from './free-port.ts';
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -77,14 +77,6 @@ interface Figure {
   p99At80: number | null;
   peakRssMb: number;
   errors: number;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function admin(...argv: string[]): Promise<string> {

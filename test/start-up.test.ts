@@ -12,6 +12,7 @@ import { runAdmin } from '../src/admin/cli.ts';
 import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
 import { findForm } from './helpers/browser.ts';
 import { PassThrough, Readable } from 'node:stream';
+import { freePort } from '../scripts/free-port.ts';
 
 function startWith(env: Record<string, string>) {
   return spawnSync(process.execPath, ['src/main.ts'], {
@@ -39,14 +40,6 @@ async function spawnLatchkey(env: Record<string, string>) {
     });
   });
   return { child, exited, output: () => stdout };
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 // These start real processes on SQLite files; once per suite run is enough.

@@ -23,12 +23,12 @@ export interface AdapterOptions {
   registry: RegistryCache;
 }
 
+type LookupColumn = 'id' | 'uid' | 'user_code';
+
 // The look-ups of every request: by model and one of these columns (values: model, key).
-const findPayload = {
-  id: reusableQuery((db) => db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', '').where('id', '=', '')),
-  uid: reusableQuery((db) => db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', '').where('uid', '=', '')),
-  user_code: reusableQuery((db) => db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', '').where('user_code', '=', '')),
-};
+const findPayloadBy = (column: LookupColumn) =>
+  reusableQuery((db) => db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', '').where(column, '=', ''));
+const findPayload = { id: findPayloadBy('id'), uid: findPayloadBy('uid'), user_code: findPayloadBy('user_code') };
 
 /** Ties the adapter to a clock and a database. Exported so tests can drive expiry directly. */
 export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options: AdapterOptions) {
@@ -71,7 +71,7 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
         .execute();
     }
 
-    private async findBy(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+    private async findBy(column: LookupColumn, value: string): Promise<AdapterPayload | undefined> {
       if (!canMatchStored(value)) return undefined;
       const [row] = await findPayload[column](db, [this.model, value]);
       return toPayload(this.model, row);
