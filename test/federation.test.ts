@@ -3,6 +3,8 @@ import { startLatchkey, type RunningServer } from './helpers/server.ts';
 import { admin, registerApp, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
 import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
 import { asLanding, asPage, Browser, findForm, type Page } from './helpers/browser.ts';
+import { generateKeyPair, SignJWT, type JWTPayload } from 'jose';
+import { startFakeUpstream, validIdToken, type FakeUpstream, type MintContext } from './helpers/fake-upstream.ts';
 
 // Federation tested for real: a second Latchkey instance is the upstream provider.
 let downstream: RunningServer;
@@ -211,6 +213,58 @@ describe('federation failures end on the error page with nothing written', () =>
     expect(await userCount()).toBe(users);
     expect(await downstream.database.db.selectFrom('federation_flows').selectAll().execute()).toEqual(flows);
     await admin(downstream.databaseUrl, ['idp', 'disable', 'gone']);
+  });
+});
+
+describe('ID tokens a provider should never send are refused', () => {
+  let fake: FakeUpstream;
+  const encode = (part: object) => Buffer.from(JSON.stringify(part)).toString('base64url');
+  const claimsFor = (c: MintContext): JWTPayload => ({ iss: c.issuer, aud: c.clientId, sub: 'fake-subject', nonce: c.nonce, iat: c.now, exp: c.now + 300 });
+
+  beforeAll(async () => {
+    fake = await startFakeUpstream();
+    const created = await admin(downstream.databaseUrl, ['idp', 'create', '--id', 'fake', '--name', 'Fake', '--issuer', fake.issuer, '--client-id', 'latchkey', '--client-secret-stdin'], 'a fake upstream secret');
+    expect(created.code, created.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await admin(downstream.databaseUrl, ['idp', 'disable', 'fake']);
+    await fake.close();
+  });
+
+  /** From the app to Latchkey's login page, on to the fake provider and straight back. */
+  async function signInThroughFake(): Promise<Page> {
+    const browser = rp.newBrowser();
+    const page = asPage(await browser.request((await rp.authorizationRequest()).url));
+    return asPage(await browser.submit(page, /\/federated\/fake$/));
+  }
+
+  it('gets as far as the account look-up with a valid one (the refusals below are about the token)', async () => {
+    fake.mintWith((c) => validIdToken(c));
+    const page = await signInThroughFake();
+    expect(page.status).toBe(403);
+    expect(page.html).toContain('There is no account for you here');
+  });
+
+  const forged: [string, (c: MintContext) => Promise<string>][] = [
+    ['expired', (c) => c.sign({ ...claimsFor(c), iat: c.now - 900, exp: c.now - 300 })],
+    ['issued for another app', (c) => c.sign({ ...claimsFor(c), aud: 'another-app' })],
+    ['from another issuer', (c) => c.sign({ ...claimsFor(c), iss: 'https://impostor.example' })],
+    ['without a subject', (c) => c.sign({ ...claimsFor(c), sub: undefined })],
+    [
+      'signed with a key the provider does not publish',
+      async (c) => new SignJWT(claimsFor(c)).setProtectedHeader({ alg: 'RS256', kid: 'fake-1' }).sign((await generateKeyPair('RS256')).privateKey),
+    ],
+    ['unsigned', async (c) => `${encode({ alg: 'none' })}.${encode(claimsFor(c))}.`],
+  ];
+  it.each(forged)('refuses one that is %s, and writes nothing', async (_case, mint) => {
+    fake.mintWith(mint);
+    const [users, links] = [await userCount(), await linkCount()];
+    const page = await signInThroughFake();
+    expect(page.status).toBe(400);
+    expect(page.html).toContain('The answer from Fake could not be verified');
+    expect([await userCount(), await linkCount()]).toEqual([users, links]);
+    const audited = await downstream.database.db.selectFrom('audit_events').select(['reason', 'outcome']).where('event', '=', 'sign_in.federated').orderBy('at', 'desc').executeTakeFirstOrThrow();
+    expect(audited).toEqual({ reason: 'upstream_answer_invalid', outcome: 'failure' });
   });
 });
 

@@ -24,11 +24,13 @@ export function createUpstreamDirectory(box: SecretBox) {
     // Plain http is only ever accepted for loopback issuers (see checkIssuer).
     const insecure = new URL(row.issuer).protocol === 'http:';
     let config: oidc.Configuration;
+    // openid-client leaves a token endpoint's ID token signature unchecked, as OIDC Core
+    // §3.1.3.7 allows when TLS vouches for the issuer. Accounts are created and linked from
+    // these claims, so the signature is checked against the upstream's published keys as well:
+    // a TLS-intercepting proxy or a misissued certificate must not be enough to sign someone in.
+    const execute = [oidc.enableNonRepudiationChecks, ...(insecure ? [oidc.allowInsecureRequests] : [])];
     try {
-      config = await oidc.discovery(new URL(row.issuer), row.client_id, secret, secret ? oidc.ClientSecretBasic(secret) : oidc.None(), {
-        timeout: TIMEOUT_SECONDS,
-        ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}),
-      });
+      config = await oidc.discovery(new URL(row.issuer), row.client_id, secret, secret ? oidc.ClientSecretBasic(secret) : oidc.None(), { timeout: TIMEOUT_SECONDS, execute });
     } catch (err) {
       throw new UpstreamUnavailable(`discovery at ${row.issuer} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
