@@ -75,9 +75,15 @@ describe('admin: clients', () => {
     await refused(['client', 'create', '--name', 'X', '--redirect-uri', '/relative/callback'], /absolute URL/);
     await refused(['client', 'create', '--name', 'X', '--redirect-uri', 'not a url'], /absolute URL/);
     await refused(['client', 'create', '--name', 'X', '--redirect-uri', 'https://app.example/cb#frag'], /fragment/);
-    await refused(['client', 'create', '--name', 'X', '--redirect-uri', 'javascript:alert(1)'], /https or http/);
+    await refused(['client', 'create', '--name', 'X', '--redirect-uri', 'javascript:alert(1)'], /must use https/);
+    for (const [option, uri] of [['--redirect-uri', 'http://app.example/cb'], ['--redirect-uri', 'http://10.0.0.5/cb'], ['--post-logout-redirect-uri', 'http://app.example/'], ['--backchannel-logout-uri', 'http://app.example/logout']]) {
+      await refused(['client', 'create', '--name', 'X', '--redirect-uri', REDIRECT_URI, option!, uri!], /must use https \(plain http only on loopback\)/);
+    }
+    await refused(['client', 'create', '--service', '--name', 'X', '--jwks-uri', 'http://keys.example/jwks.json'], /--jwks-uri must use https/);
     await refused(['client', 'create', '--name', 'X', '--redirect-uri', REDIRECT_URI, '--grant-type', 'password'], /unknown grant type "password"/);
-    await refused(['client', 'create', '--name', 'X', '--redirect-uri', REDIRECT_URI, '--public', '--grant-type', 'client_credentials'], /public client cannot use client_credentials/);
+    await refused(['client', 'create', '--name', 'X', '--public', '--grant-type', 'client_credentials'], /public client .* cannot use client_credentials/);
+    await refused(['client', 'create', '--service', '--name', 'X', '--auth-method', 'none'], /public client .* cannot use client_credentials/);
+    await refused(['client', 'create', '--name', 'X', '--grant-type', 'client_credentials', '--auth-method', 'none'], /public client .* cannot use client_credentials/);
     await refused(['client', 'create', '--name', 'X', '--redirect-uri', REDIRECT_URI, '--scope', 'openid admin'], /unknown scope "admin"/);
     await refused(['client', 'create', '--name', 'X', '--redirect-uri', REDIRECT_URI, '--colour', 'red'], /Unknown option '--colour'/);
     await refused(['client', 'show', 'no-such-client'], /no client with id no-such-client/);

@@ -157,6 +157,22 @@ describe('APIs with ES256 tokens', () => {
 });
 
 describe('services (client credentials)', () => {
+  it('refuses client_credentials to a client that authenticates with nothing, however its row was written', async () => {
+    const service = (await admin(server.databaseUrl, ['client', 'create', '--service', '--name', 'Edited job', '--scope', 'invoices:read', '--json'])).json<{ clientId: string; clientSecret: string }>();
+    const ask = () =>
+      fetch(`${server.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: service.clientId, resource: API, scope: 'invoices:read' }),
+      });
+    // Without its secret it is refused; then the row is edited to need none.
+    expect((await ask()).status).toBe(401);
+    await server.database.db.updateTable('clients').set({ token_endpoint_auth_method: 'none' }).where('client_id', '=', service.clientId).execute();
+    const refused = await ask();
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toEqual({ error: 'invalid_request', error_description: 'requested grant type is not allowed for this client' });
+  });
+
   it('gets a JWT for an API with a client secret, limited to the scopes it was given', async () => {
     const created = await admin(server.databaseUrl, ['client', 'create', '--service', '--name', 'Billing job', '--scope', 'invoices:read', '--json']);
     expect(created.code, created.stderr).toBe(0);

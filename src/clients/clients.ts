@@ -94,7 +94,13 @@ function checkUri(uri: string, option: string): string {
     throw new DomainError('invalid_input', `${option} must be an absolute URL, got ${JSON.stringify(uri)}`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new DomainError('invalid_input', `${option} must use https or http, got ${JSON.stringify(uri)}`);
+    throw new DomainError('invalid_input', `${option} must use https, got ${JSON.stringify(uri)}`);
+  }
+  // Codes, logout tokens and (for --jwks-uri) the keys that authenticate a client would cross
+  // the network in clear; plain http stays possible on the machine itself, for development
+  // and for native apps' loopback redirects (RFC 8252 §7.3).
+  if (url.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) {
+    throw new DomainError('invalid_input', `${option} must use https (plain http only on loopback), got ${JSON.stringify(uri)}`);
   }
   // RFC 6749 §3.1.2: the redirection endpoint URI must not include a fragment.
   if (uri.includes('#')) throw new DomainError('invalid_input', `${option} must not contain a fragment: ${uri}`);
@@ -140,9 +146,6 @@ async function checkNewClient(db: Kysely<Database>, input: NewClient): Promise<C
   if (grants.includes('refresh_token') && !grants.includes('authorization_code') && !grants.includes(DEVICE_CODE_GRANT)) {
     throw new DomainError('invalid_input', 'refresh_token needs the authorization_code or device_code grant type');
   }
-  if (input.public && grants.includes('client_credentials')) {
-    throw new DomainError('invalid_input', 'a public client cannot use client_credentials: it has no secret');
-  }
 
   const redirectUris = [...new Set((input.redirectUris ?? []).map((u) => checkUri(u, '--redirect-uri')))];
   if (grants.includes('authorization_code') && redirectUris.length === 0) {
@@ -162,6 +165,11 @@ async function checkNewClient(db: Kysely<Database>, input: NewClient): Promise<C
   const jwks = input.jwks === undefined ? null : JSON.stringify(checkPublicJwks(input.jwks));
   const jwksUri = input.jwksUri === undefined ? null : checkUri(input.jwksUri, '--jwks-uri');
   const method = resolveAuthMethod(input, jwks !== null || jwksUri !== null);
+  // Tokens on a client's own behalf go to whoever proves to be that client; without a secret
+  // or a key, anyone who knows its id (which is not a secret) could ask.
+  if (method === 'none' && grants.includes('client_credentials')) {
+    throw new DomainError('invalid_input', 'a public client (--public or --auth-method none) cannot use client_credentials: it proves nothing');
+  }
 
   // Services are given API scopes only; apps may also ask for any OpenID Connect scope.
   const scopeWords = (input.scope ?? (input.service ? '' : defaultClientScope)).split(/\s+/).filter(Boolean);

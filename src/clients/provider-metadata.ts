@@ -19,7 +19,8 @@ export function toProviderMetadata(row: ClientRow, box: SecretBox): ClientMetada
     token_endpoint_auth_method: client.tokenEndpointAuthMethod as ClientAuthMethod,
     redirect_uris: client.redirectUris,
     post_logout_redirect_uris: client.postLogoutRedirectUris,
-    grant_types: client.grantTypes,
+    // Also refused when the client is registered, for a row written by other means.
+    grant_types: client.tokenEndpointAuthMethod === 'none' ? client.grantTypes.filter((g) => g !== 'client_credentials') : client.grantTypes,
     response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
     id_token_signed_response_alg: client.idTokenSigningAlg as ClientMetadata['id_token_signed_response_alg'],
   };
