@@ -106,6 +106,19 @@ describe('revocation and introspection', () => {
     expect((await oidc.tokenIntrospection(serviceConfig, tokens.access_token)).active).toBe(true);
   });
 
+  it('answers a service that introspects the token of a deleted app: inactive', async () => {
+    const gone = await registerApp(server.databaseUrl, REDIRECT_URI);
+    const goneRp = await RelyingParty.discover(server.issuer, gone.clientId, gone.clientSecret);
+    const tokens = await goneRp.signIn('refresh@example.com', TEST_PASSWORD, 'openid offline_access');
+    const service = (await admin(server.databaseUrl, ['client', 'create', '--service', '--name', 'Introspector', '--json'])).json<{ clientId: string; clientSecret: string }>();
+    const serviceConfig = await oidc.discovery(new URL(server.issuer), service.clientId, service.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+    expect((await oidc.tokenIntrospection(serviceConfig, tokens.access_token)).active).toBe(true);
+    expect((await admin(server.databaseUrl, ['client', 'delete', gone.clientId])).code).toBe(0);
+    for (const token of [tokens.access_token, tokens.refresh_token!]) {
+      expect(await oidc.tokenIntrospection(serviceConfig, token)).toEqual({ active: false });
+    }
+  });
+
   it('refuses introspection and revocation from an unauthenticated caller', async () => {
     const tokens = await offline();
     const response = await fetch(`${server.issuer}/token/introspection`, {

@@ -65,8 +65,10 @@ export function createProvider({ config, db, keys, secretBox, renderPage, clock,
         enabled: true,
         // An app may introspect its own tokens; a service (an API's own client) may introspect
         // any, as resource servers do (RFC 7662 §2.1). A public app cannot prove who it is.
-        allowedPolicy: async (_ctx, caller, token) =>
-          caller.clientAuthMethod !== 'none' && (token.clientId === caller.clientId || isServiceGrantSet(caller.grantTypes)),
+        // The token of a deleted app is inactive (the provider would otherwise fail reading it).
+        allowedPolicy: async (ctx, caller, token) =>
+          caller.clientAuthMethod !== 'none' &&
+          (token.clientId === caller.clientId || (isServiceGrantSet(caller.grantTypes) && !!(await ctx.oidc.provider.Client.find(String(token.clientId))))),
       },
       revocation: {
         enabled: true,
