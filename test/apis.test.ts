@@ -185,6 +185,32 @@ describe('services (client credentials)', () => {
     expect((await call(`${demo.url}/invoices`, tokens.access_token, { method: 'POST' })).status).toBe(403);
   });
 
+  it('counts a scope registered by name only while one API defines it', async () => {
+    const [ledger, rival] = ['https://books.example.com', 'https://rival-books.example.com'];
+    expect((await admin(server.databaseUrl, ['api', 'create', '--identifier', ledger, '--name', 'Ledger', '--scope', 'ledger:read'])).code).toBe(0);
+    const service = (await admin(server.databaseUrl, ['client', 'create', '--service', '--name', 'Ledger job', '--scope', 'ledger:read', '--json'])).json<{ clientId: string; clientSecret: string }>();
+    const config = await oidc.discovery(new URL(server.issuer), service.clientId, service.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+    const scopeFor = (resource: string) =>
+      oidc.clientCredentialsGrant(config, { scope: 'ledger:read', resource }).then(
+        (tokens) => decodeJwt(tokens.access_token).scope ?? '',
+        (err: { error?: string }) => err.error,
+      );
+    expect(await scopeFor(ledger)).toBe('ledger:read');
+    // Another API defines the same name: the registration can no longer say which is meant.
+    expect((await admin(server.databaseUrl, ['api', 'create', '--identifier', rival, '--name', 'Rival', '--scope', 'ledger:read'])).code).toBe(0);
+    expect(await scopeFor(rival)).not.toBe('ledger:read');
+    expect(await scopeFor(ledger)).not.toBe('ledger:read');
+    const refused = await admin(server.databaseUrl, ['client', 'create', '--service', '--name', 'Another job', '--scope', 'ledger:read']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/belongs to more than one API; give it to the service through a role/);
+    // A role says which API: that still works.
+    await admin(server.databaseUrl, ['role', 'create', 'ledger-reader']);
+    await admin(server.databaseUrl, ['role', 'grant', 'ledger-reader', '--api', ledger, '--permission', 'ledger:read']);
+    expect((await admin(server.databaseUrl, ['role', 'assign', 'ledger-reader', '--client', service.clientId])).code).toBe(0);
+    expect(await scopeFor(ledger)).toBe('ledger:read');
+    expect(await scopeFor(rival)).not.toBe('ledger:read');
+  });
+
   it('authenticates with private_key_jwt using the keys it registered', async () => {
     const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'svc-1', alg: 'ES256', use: 'sig' };

@@ -173,6 +173,16 @@ export async function removeApiScope(db: Kysely<Database>, identifier: string, s
 }
 
 /** Every scope name of every API, for checking what a service client may be given. */
+/**
+ * Scope names that more than one API defines. A name alone cannot say which API it means, so a
+ * scope registered on a service by name counts only while one API defines it: otherwise a
+ * service meant for one API's `read` would get every other API's `read` as well.
+ */
+export async function sharedApiScopeNames(db: Kysely<Database>): Promise<Set<string>> {
+  const rows = await db.selectFrom('api_scopes').select('name').groupBy('name').having((eb) => eb.fn.countAll(), '>', 1).execute();
+  return new Set(rows.map((r) => r.name));
+}
+
 export async function allApiScopeNames(db: Kysely<Database>): Promise<Set<string>> {
   const rows = await db.selectFrom('api_scopes').select('name').execute();
   return new Set(rows.map((r) => r.name));

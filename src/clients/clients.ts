@@ -3,7 +3,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { ClientTable, Database } from '../db/schema.ts';
 import { DomainError } from '../errors.ts';
 import { defaultClientScope, supportedScopes } from '../oidc/scopes.ts';
-import { allApiScopeNames } from '../apis/apis.ts';
+import { allApiScopeNames, sharedApiScopeNames } from '../apis/apis.ts';
 import { digestClientSecret, generateClientSecret } from './client-secrets.ts';
 import { checkPublicJwks, type PublicJwks } from './client-keys.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
@@ -174,9 +174,13 @@ async function checkNewClient(db: Kysely<Database>, input: NewClient): Promise<C
   // Services are given API scopes only; apps may also ask for any OpenID Connect scope.
   const scopeWords = (input.scope ?? (input.service ? '' : defaultClientScope)).split(/\s+/).filter(Boolean);
   const apiScopes = await allApiScopeNames(db);
+  const shared = input.service ? await sharedApiScopeNames(db) : new Set<string>();
   for (const s of scopeWords) {
     if (!(supportedScopes as readonly string[]).includes(s) && !apiScopes.has(s)) {
       throw new DomainError('invalid_input', `unknown scope ${JSON.stringify(s)} (OpenID Connect scopes: ${supportedScopes.join(', ')}; or a scope of a registered API)`);
+    }
+    if (shared.has(s)) {
+      throw new DomainError('invalid_input', `scope ${JSON.stringify(s)} belongs to more than one API; give it to the service through a role (role grant, then role assign ROLE --client ID)`);
     }
   }
 

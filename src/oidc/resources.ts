@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import type { Database } from '../db/schema.ts';
 import type { TokenSettings } from '../config.ts';
-import { findApiByIdentifier } from '../apis/apis.ts';
+import { findApiByIdentifier, sharedApiScopeNames } from '../apis/apis.ts';
 import { accessOfClient, accessOfUser } from '../rbac/permissions.ts';
 import type { RegistryCache } from '../registry/registry-cache.ts';
 
@@ -36,8 +36,8 @@ function subjectOf(ctx: KoaContextWithOIDC): string | undefined {
  *
  * What the token may carry is what the subject's roles grant: a person gets the permissions of
  * their roles (before they have signed in nothing is known, so every scope of the API stays on
- * the table until the login); a service gets the scopes it was registered with and those of its
- * roles. The provider intersects this with what was requested, so the consent page, the grant
+ * the table until the login); a service gets the scopes of its roles, and those it was
+ * registered with that no other API also defines. The provider intersects this with what was requested, so the consent page, the grant
  * and every refreshed token follow the roles as they are at that moment.
  */
 export function createResourceServerLookup(db: Kysely<Database>, tokens: TokenSettings, registry: RegistryCache, signingAlgs: readonly string[]) {
@@ -53,7 +53,8 @@ export function createResourceServerLookup(db: Kysely<Database>, tokens: TokenSe
     let scopes = api.scopes.map((s) => s.name);
     if (ctx.oidc.params?.grant_type === 'client_credentials') {
       const access = await registry.get(['client-access', client.clientId, api.id], () => accessOfClient(db, client.clientId, api.id));
-      scopes = scopes.filter((s) => access.registered.has(s) || access.granted.has(s));
+      const shared = await registry.get(['shared-api-scopes'], () => sharedApiScopeNames(db));
+      scopes = scopes.filter((s) => (access.registered.has(s) && !shared.has(s)) || access.granted.has(s));
       ctx.state.latchkeySubjectRoles = access.roles;
     } else {
       const subject = subjectOf(ctx);
