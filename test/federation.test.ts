@@ -37,7 +37,7 @@ beforeAll(async () => {
   );
   expect(created.code, created.stderr).toBe(0);
   expect(created.json<{ redirectUri: string }>().redirectUri).toBe(`${downstream.issuer}/federation/callback`);
-  await registerUser(downstream.databaseUrl, 'fed-linked@example.com');
+  await registerUser(downstream.databaseUrl, 'fed-linked@example.com', ['--email-verified']);
   await registerUser(downstream.databaseUrl, 'fed-unverified@example.com');
   await registerUser(downstream.databaseUrl, 'fed-disabled@example.com');
   const app = await registerApp(downstream.databaseUrl, REDIRECT_URI);
@@ -104,7 +104,7 @@ describe('signing in through another OpenID Connect provider', () => {
     expect(await userCount()).toBe(before + 1);
   });
 
-  it('links to an existing account when the upstream says the email is verified', async () => {
+  it('links to an existing account when the upstream and Latchkey both have the email verified', async () => {
     const existing = (await admin(downstream.databaseUrl, ['user', 'show', 'fed-linked@example.com', '--json'])).json<{ id: string }>();
     const browser = rp.newBrowser();
     const { result, request } = await throughUpstream(browser, 'fed-linked@example.com');
@@ -265,6 +265,122 @@ describe('ID tokens a provider should never send are refused', () => {
     expect([await userCount(), await linkCount()]).toEqual([users, links]);
     const audited = await downstream.database.db.selectFrom('audit_events').select(['reason', 'outcome']).where('event', '=', 'sign_in.federated').orderBy('at', 'desc').executeTakeFirstOrThrow();
     expect(audited).toEqual({ reason: 'upstream_answer_invalid', outcome: 'failure' });
+  });
+});
+
+describe('what a provider vouches for decides what is made and linked', () => {
+  let fake: FakeUpstream;
+  const tokenFor = (claims: JWTPayload) => (c: MintContext) => c.sign({ iss: c.issuer, aud: c.clientId, nonce: c.nonce, iat: c.now, exp: c.now + 300, ...claims });
+
+  beforeAll(async () => {
+    fake = await startFakeUpstream();
+    const created = await admin(
+      downstream.databaseUrl,
+      ['idp', 'create', '--id', 'open', '--name', 'Open', '--issuer', fake.issuer, '--client-id', 'latchkey', '--client-secret-stdin',
+        '--allow-signup', '--link-by-verified-email', '--map-claim', 'roles', '--role-map', 'engineering=developer'],
+      'a fake upstream secret',
+    );
+    expect(created.code, created.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await admin(downstream.databaseUrl, ['idp', 'disable', 'open']);
+    await fake.close();
+  });
+
+  /** From the app to Latchkey's login page and on to the provider, stopping before it answers. */
+  async function startAtFake(): Promise<{ browser: Browser; authorize: URL }> {
+    const browser = new Browser(`${fake.issuer}/authorize`);
+    const page = asPage(await browser.request((await rp.authorizationRequest()).url));
+    return { browser, authorize: asLanding(await browser.submit(page, /\/federated\/open$/)) };
+  }
+  /** The provider's answer (a fresh code each time), followed back into Latchkey. */
+  async function answer(browser: Browser, authorize: URL): Promise<{ page: Page; browser: Browser }> {
+    const onward = new BrowserFrom(browser);
+    return { page: asPage(await onward.request(authorize.href)), browser: onward };
+  }
+  async function signInWith(claims: JWTPayload): Promise<{ page: Page; browser: Browser }> {
+    fake.mintWith(tokenFor(claims));
+    const { browser, authorize } = await startAtFake();
+    return answer(browser, authorize);
+  }
+
+  it.each([false, undefined, 'true'])('makes no account from an email the provider does not say is verified (email_verified: %j)', async (verified) => {
+    const [users, links] = [await userCount(), await linkCount()];
+    const { page } = await signInWith({ sub: `squatter-${String(verified)}`, email: 'squatted@example.com', email_verified: verified });
+    expect(page.status).toBe(403);
+    expect(page.html).toContain('There is no account for you here');
+    expect([await userCount(), await linkCount()]).toEqual([users, links]);
+  });
+
+  it('links automatically only when the Latchkey account has its email verified too', async () => {
+    // Someone who never owned the address may have made this account; the owner must not be linked into it.
+    await registerUser(downstream.databaseUrl, 'unproven@example.com');
+    const links = await linkCount();
+    const { page } = await signInWith({ sub: 'owner-of-unproven', email: 'unproven@example.com', email_verified: true });
+    expect(page.doc.querySelector('.notice')?.text).toContain('unproven@example.com');
+    expect(findForm(page, /\/login$/)).toBeTruthy();
+    expect(await linkCount()).toBe(links);
+
+    const proven = await registerUser(downstream.databaseUrl, 'proven@example.com', ['--email-verified']);
+    const signedIn = await signInWith({ sub: 'owner-of-proven', email: 'proven@example.com', email_verified: true });
+    expect(findForm(signedIn.page, /\/confirm$/)).toBeTruthy();
+    const link = await downstream.database.db.selectFrom('user_links').select('user_id').where('provider_id', '=', 'open').where('subject', '=', 'owner-of-proven').executeTakeFirst();
+    expect(link?.user_id).toBe(proven.id);
+  });
+
+  it('maps only role values the map names, not what every object inherits', async () => {
+    const { page } = await signInWith({ sub: 'role-tricks', email: 'role-tricks@example.com', email_verified: true, roles: ['constructor', '__proto__', 'toString', 'engineering'] });
+    expect(findForm(page, /\/confirm$/)).toBeTruthy();
+    const shown = (await admin(downstream.databaseUrl, ['user', 'show', 'role-tricks@example.com', '--json'])).json<{ roles: string[] }>();
+    expect(shown.roles).toEqual(['developer']);
+  });
+
+  it('answers a provider id the database cannot hold with not found', async () => {
+    const browser = rp.newBrowser();
+    const page = asPage(await browser.request((await rp.authorizationRequest()).url));
+    const form = findForm(page, /\/federated\/open$/);
+    const url = new URL(form.action.replace(/open$/, 'op%00en'), page.url);
+    const error = asPage(await browser.request(url.href, { method: 'POST', body: new URLSearchParams(form.fields) }));
+    expect(error.status).toBe(404);
+  });
+
+  it('takes each answer once: a kept flow cookie cannot replay a flow that ended in "link required"', async () => {
+    await registerUser(downstream.databaseUrl, 'replayed@example.com');
+    fake.mintWith(tokenFor({ sub: 'owner-of-replayed', email: 'replayed@example.com', email_verified: false }));
+    const { browser, authorize } = await startAtFake();
+    const flowCookie = browser.cookieHeader(new URL(`${downstream.issuer}/federation/callback`));
+    const first = await answer(browser, authorize);
+    expect(first.page.doc.querySelector('.notice')?.text).toContain('replayed@example.com');
+
+    // The same state, nonce and verifier with a fresh code, for someone who would be signed in.
+    fake.mintWith(tokenFor({ sub: 'replayer', email: 'replayer@example.com', email_verified: true }));
+    const [users, links] = [await userCount(), await linkCount()];
+    const fresh = (await fetch(authorize, { redirect: 'manual' })).headers.get('location')!;
+    const replay = await fetch(fresh, { headers: { cookie: flowCookie, accept: 'text/html' }, redirect: 'manual' });
+    expect(replay.status).toBe(400);
+    expect(await replay.text()).toContain('does not match a sign-in started in this browser');
+    expect([await userCount(), await linkCount()]).toEqual([users, links]);
+
+    // The pending link is still there for the password sign-in.
+    const afterPassword = asPage(await first.browser.submit(first.page, /\/login$/, { email: 'replayed@example.com', password: TEST_PASSWORD }));
+    expect(findForm(afterPassword, /\/confirm$/)).toBeTruthy();
+    const link = await downstream.database.db.selectFrom('user_links').select('subject').where('provider_id', '=', 'open').where('subject', '=', 'owner-of-replayed').executeTakeFirst();
+    expect(link).toBeTruthy();
+  });
+
+  it('refuses the answer of a provider disabled after the sign-in started, and writes nothing', async () => {
+    fake.mintWith(tokenFor({ sub: 'too-late', email: 'too-late@example.com', email_verified: true }));
+    const { browser, authorize } = await startAtFake();
+    const [users, links] = [await userCount(), await linkCount()];
+    await admin(downstream.databaseUrl, ['idp', 'disable', 'open']);
+    try {
+      const { page } = await answer(browser, authorize);
+      expect(page.status).toBe(403);
+      expect(page.doc.querySelector('h1')?.text).toBe('Signing in with Open did not work');
+      expect([await userCount(), await linkCount()]).toEqual([users, links]);
+    } finally {
+      await admin(downstream.databaseUrl, ['idp', 'enable', 'open']);
+    }
   });
 });
 

@@ -26,7 +26,10 @@ function rolesFromClaims(provider: IdentityProvider, claims: UpstreamClaims): st
   if (!provider.roleClaim) return [];
   const raw = claims[provider.roleClaim];
   const values = Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : [];
-  return [...new Set(values.filter((v): v is string => typeof v === 'string').map((v) => provider.roleMap[v]).filter((r): r is string => !!r))];
+  // The values are the upstream's to choose: "constructor" or "__proto__" would otherwise find
+  // what every object inherits, and hand a function to the role look-up.
+  const mapped = values.filter((v): v is string => typeof v === 'string' && Object.hasOwn(provider.roleMap, v)).map((v) => provider.roleMap[v]);
+  return [...new Set(mapped.filter((r): r is string => typeof r === 'string'))];
 }
 
 async function grantMappedRoles(trx: Kysely<Database>, userId: string, roleNames: string[]) {
@@ -89,9 +92,13 @@ export async function linkAccount(trx: Kysely<Database>, providerId: string, sub
  * left half-made:
  * 1. a link by (provider, subject) signs that user in;
  * 2. an existing user with the same email is linked automatically only when the provider is
- *    trusted to do so (--link-by-verified-email) and the upstream says the email is verified;
+ *    trusted to do so (--link-by-verified-email) and the email is verified on both sides;
  *    otherwise the person must sign in with their password once to link;
- * 3. no user: one is created when the provider allows sign-up.
+ * 3. no user: one is created when the provider allows sign-up and says the email is verified.
+ *
+ * Both rules stop account pre-hijacking: someone who does not own an address registers it
+ * unverified (upstream, or here) so that the owner, signing in later, is linked into an
+ * account the squatter can still use.
  */
 export async function resolveUpstreamAccount(db: Kysely<Database>, provider: IdentityProvider, claims: UpstreamClaims): Promise<Resolution> {
   return db.transaction().execute(async (trx): Promise<Resolution> => {
@@ -106,17 +113,18 @@ export async function resolveUpstreamAccount(db: Kysely<Database>, provider: Ide
 
     const rawEmail = text(claims.email, 254);
     const email = rawEmail && isPlausibleEmail(normalizeEmail(rawEmail)) ? normalizeEmail(rawEmail) : undefined;
+    const vouched = claims.email_verified === true;
     const existing = email ? await findUserByEmail(trx, email) : undefined;
     if (existing) {
       if (existing.disabled) return { kind: 'refused', reason: 'disabled' };
-      if (!(provider.linkByVerifiedEmail && claims.email_verified === true)) return { kind: 'link_required', email: existing.email };
+      if (!(provider.linkByVerifiedEmail && vouched && existing.email_verified === 1)) return { kind: 'link_required', email: existing.email };
       await linkAccount(trx, provider.id, claims.sub, existing.id);
       if (provider.refreshProfile) await refreshProfile(trx, existing, claims);
       await grantMappedRoles(trx, existing.id, rolesFromClaims(provider, claims));
       return { kind: 'signed_in', user: (await findUserById(trx, existing.id))!, created: false, linked: true };
     }
 
-    if (!provider.allowSignup || !email) return { kind: 'refused', reason: 'no_account' };
+    if (!provider.allowSignup || !email || !vouched) return { kind: 'refused', reason: 'no_account' };
     const now = new Date().toISOString();
     const picture = text(claims.picture, 2000);
     const user: User = {
@@ -124,7 +132,7 @@ export async function resolveUpstreamAccount(db: Kysely<Database>, provider: Ide
       email,
       name: text(claims.name, 200) ?? null,
       password_hash: null,
-      email_verified: claims.email_verified === true ? 1 : 0,
+      email_verified: 1,
       disabled: 0,
       picture: picture && /^https:\/\//.test(picture) ? picture : null,
       created_at: now,

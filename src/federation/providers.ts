@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, IdentityProviderTable } from '../db/schema.ts';
+import { canMatchStored } from '../db/text.ts';
 import { DomainError } from '../errors.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
 
@@ -126,6 +127,7 @@ export async function createIdentityProvider(db: Kysely<Database>, box: SecretBo
 }
 
 export async function findProviderRow(db: Kysely<Database>, id: string): Promise<ProviderRow | undefined> {
+  if (!canMatchStored(id)) return undefined;
   return db.selectFrom('identity_providers').selectAll().where('id', '=', id).executeTakeFirst();
 }
 

@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
 import Router from '@koa/router';
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type Provider from 'oidc-provider';
 import * as oidc from 'openid-client';
-import type { Database } from '../db/schema.ts';
+import type { Database, FederationFlowTable } from '../db/schema.ts';
 import { readForm } from '../http/form-body.ts';
 import { HttpError } from '../http/http-error.ts';
 import type { Csrf } from '../interactions/csrf.ts';
@@ -17,6 +17,8 @@ export const CALLBACK_PATH = '/federation/callback';
 // Binds the callback to the browser that started the flow (OAuth 2.0 Security BCP §4.7).
 const FLOW_COOKIE = 'latchkey.federation';
 const FLOW_TTL_SECONDS = 10 * 60;
+
+type FlowRow = Selectable<FederationFlowTable>;
 
 export interface FederationDependencies {
   provider: () => Provider;
@@ -83,13 +85,26 @@ export function createFederationRouter(deps: FederationDependencies): Router {
     ctx.redirect(url.href);
   });
 
+  /**
+   * What a callback found, for the next step on its interaction. Stored under a new key the
+   * browser never sees: the flow cookie's state is spent, so no callback can pick this up again.
+   */
+  async function keepOutcome(flow: FlowRow, outcome: Pick<FlowRow, 'pending_subject' | 'pending_email'> | Pick<FlowRow, 'resolved_user_id'>) {
+    await db
+      .insertInto('federation_flows')
+      .values({ ...flow, ...outcome, state: oidc.randomState(), expires_at: epochSeconds(clock) + FLOW_TTL_SECONDS })
+      .execute();
+  }
+
   router.get(CALLBACK_PATH, async (ctx) => {
     const returned = typeof ctx.query.state === 'string' ? ctx.query.state : '';
     const started = ctx.cookies.get(FLOW_COOKIE, { signed: true }) ?? '';
     ctx.cookies.set(FLOW_COOKIE, null, { path: CALLBACK_PATH });
     // The flow this browser started, found by its cookie; a state that differs is forged or stale.
+    // Taken and removed in one statement, so a replayed callback, or a second one racing it
+    // with a fresh upstream code, finds nothing to reuse the state, nonce and verifier with.
     const flow = started
-      ? await db.selectFrom('federation_flows').selectAll().where('state', '=', started).where('expires_at', '>', epochSeconds(clock)).executeTakeFirst()
+      ? await db.deleteFrom('federation_flows').where('state', '=', started).where('expires_at', '>', epochSeconds(clock)).returningAll().executeTakeFirst()
       : undefined;
     const row = flow ? await findProviderRow(db, flow.provider_id) : undefined;
     const provider = row ? toIdentityProvider(row) : null;
@@ -97,8 +112,11 @@ export function createFederationRouter(deps: FederationDependencies): Router {
       await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'bad_state', ip: ctx.ip, details: { provider: provider?.id } });
       throw federationFailure(provider, 'error.federation.state', flow?.interaction_uid);
     }
-    // Single use: a replayed callback finds nothing.
-    await db.deleteFrom('federation_flows').where('state', '=', flow.state).where('pending_subject', 'is', null).execute();
+    // An administrator who disables a provider stops the sign-ins already under way at it too.
+    if (row.disabled) {
+      await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'provider_disabled', ip: ctx.ip, details: { provider: provider.id } });
+      throw federationFailure(provider, 'error.federation.unavailable', flow.interaction_uid, 403);
+    }
 
     if (typeof ctx.query.error === 'string') {
       await audit({ event: 'sign_in.federated', outcome: 'failure', reason: `upstream_${ctx.query.error}`.slice(0, 60), ip: ctx.ip, details: { provider: provider.id } });
@@ -129,11 +147,7 @@ export function createFederationRouter(deps: FederationDependencies): Router {
     }
     if (resolution.kind === 'link_required') {
       // Kept for the password sign-in on this interaction, which then makes the link.
-      await db
-        .insertInto('federation_flows')
-        .values({ ...flow, pending_subject: claims.sub, pending_email: resolution.email, expires_at: epochSeconds(clock) + FLOW_TTL_SECONDS })
-        .onConflict((oc) => oc.column('state').doUpdateSet({ pending_subject: claims.sub, pending_email: resolution.email }))
-        .execute();
+      await keepOutcome(flow, { pending_subject: claims.sub, pending_email: resolution.email });
       await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'link_required', email: resolution.email, ip: ctx.ip, details: { provider: provider.id } });
       ctx.status = 303;
       ctx.redirect(`/interaction/${flow.interaction_uid}`);
@@ -148,10 +162,7 @@ export function createFederationRouter(deps: FederationDependencies): Router {
       details: { provider: provider.id, created: resolution.created, linked: resolution.linked },
     });
     // The interaction's cookie is scoped to its own path, so the sign-in is finished there.
-    await db
-      .insertInto('federation_flows')
-      .values({ ...flow, resolved_user_id: resolution.user.id, expires_at: epochSeconds(clock) + FLOW_TTL_SECONDS })
-      .execute();
+    await keepOutcome(flow, { resolved_user_id: resolution.user.id });
     ctx.status = 303;
     ctx.redirect(`/interaction/${flow.interaction_uid}/federated`);
   });
