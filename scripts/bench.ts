@@ -271,9 +271,12 @@ async function main() {
   await admin('api', 'create', '--identifier', API, '--name', 'Bench', '--scope', 'bench:read');
   await admin('api', 'create', '--identifier', API_ES256, '--name', 'Bench ES256', '--scope', 'bench:read', '--token-signing-alg', 'ES256');
   await admin('role', 'create', 'bench');
+  // Both APIs define bench:read, so the service gets it through a role, which names the API.
   await admin('role', 'grant', 'bench', '--api', API, '--permission', 'bench:read');
+  await admin('role', 'grant', 'bench', '--api', API_ES256, '--permission', 'bench:read');
   await admin('user', 'create', '--email', 'bench@example.com', '--role', 'bench', '--password-stdin');
-  const service = JSON.parse(await admin('client', 'create', '--service', '--name', 'bench-service', '--scope', 'bench:read', '--json')) as { clientId: string; clientSecret: string };
+  const service = JSON.parse(await admin('client', 'create', '--service', '--name', 'bench-service', '--json')) as { clientId: string; clientSecret: string };
+  await admin('role', 'assign', 'bench', '--client', service.clientId);
   const appClient = JSON.parse(await admin('client', 'create', '--name', 'bench-app', '--redirect-uri', 'http://127.0.0.1:1/cb', '--json')) as { clientId: string; clientSecret: string };
 
   const port = await freePort();
