@@ -20,22 +20,34 @@ afterEach(() => {
 });
 
 
-/** One password attempt through the login form, from a given client address. */
-async function attempt(email: string, password: string, from = '198.51.100.7') {
+/**
+ * The login form of one new interaction, and a way to submit it from a given client address, as
+ * often as an attacker likes (one form and one CSRF token serve every guess).
+ */
+async function loginForm() {
   const browser: Browser = rp.newBrowser();
   const login = asPage(await browser.request((await rp.authorizationRequest()).url));
   const form = login.doc.querySelector('form[action$="/login"]')!;
   const fields = Object.fromEntries(form.querySelectorAll('input').map((i) => [i.getAttribute('name')!, i.getAttribute('value') ?? '']));
   const action = new URL(form.getAttribute('action')!, login.url);
-  const response = await fetch(action, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: browser.cookieHeader(action), 'x-forwarded-for': from },
-    body: new URLSearchParams({ ...fields, email, password }),
-  });
-  const html = response.status === 303 ? '' : await response.text();
-  return { status: response.status, retryAfter: response.headers.get('retry-after'), html };
+  return async (email: string, password: string, from = '198.51.100.7') => {
+    const response = await fetch(action, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: browser.cookieHeader(action), 'x-forwarded-for': from },
+      body: new URLSearchParams({ ...fields, email, password }),
+    });
+    const html = response.status === 303 ? '' : await response.text();
+    return { status: response.status, retryAfter: response.headers.get('retry-after'), html };
+  };
 }
+
+/** One password attempt through the login form, from a given client address. */
+async function attempt(email: string, password: string, from = '198.51.100.7') {
+  return (await loginForm())(email, password, from);
+}
+
+const throttleRow = (key: string) => server.database.db.selectFrom('sign_in_throttles').selectAll().where('key', '=', key).executeTakeFirst();
 
 async function auditOf(filter: { event?: string; email?: string }) {
   const all = (await admin(server.databaseUrl, ['audit', '--limit', '1000', '--json'])).json<{ event: string; outcome: string; reason: string | null; email: string | null; userId: string | null; clientId: string | null; ip: string | null; actor: string | null; details: Record<string, unknown> | null }[]>();
@@ -81,6 +93,42 @@ describe('brute-force defence', () => {
   it('treats unknown emails like known ones: same answer, same counting', async () => {
     for (let i = 0; i < 5; i++) await attempt('nobody-here@example.com', 'some password guess', '198.51.100.200');
     expect((await attempt('nobody-here@example.com', 'some password guess', '198.51.100.201')).status).toBe(429);
+  });
+
+  it('counts guesses sent all at once before verifying any of them', async () => {
+    await registerUser(server.databaseUrl, 'parallel@example.com');
+    const submit = await loginForm();
+    const guesses = await Promise.all(Array.from({ length: 30 }, (_, i) => submit('parallel@example.com', `wrong guess number ${i}`, '198.51.100.90')));
+    // The account's allowance is 5 verified guesses; the others are refused without argon2 work.
+    expect(guesses.filter((g) => g.status === 200)).toHaveLength(5);
+    expect(guesses.filter((g) => g.status === 429)).toHaveLength(25);
+    const signIns = await auditOf({ event: 'sign_in', email: 'parallel@example.com' });
+    expect(signIns.filter((e) => e.reason === 'wrong_password')).toHaveLength(5);
+    expect(signIns.filter((e) => e.reason === 'throttled')).toHaveLength(25);
+    expect(await auditOf({ event: 'sign_in.throttled', email: 'parallel@example.com' })).toHaveLength(1);
+    expect((await submit('parallel@example.com', TEST_PASSWORD, '198.51.100.90')).status).toBe(429);
+  });
+
+  it('counts a parallel spray across accounts against the address before verifying it', async () => {
+    const submit = await loginForm();
+    const guesses = await Promise.all(Array.from({ length: 30 }, (_, i) => submit(`parallel-spray-${i}@example.com`, 'Spring2025!Spring', '192.0.2.90')));
+    expect(guesses.filter((g) => g.status === 200)).toHaveLength(20);
+    expect(guesses.filter((g) => g.status === 429)).toHaveLength(10);
+  });
+
+  it('gives back what a correct password reserved: the address counts as before, and a block it started is lifted', async () => {
+    await registerUser(server.databaseUrl, 'nearly-blocked@example.com');
+    await Promise.all(Array.from({ length: 19 }, (_, i) => attempt(`sprayed-before-${i}@example.com`, 'Autumn2025!Autumn', '192.0.2.120')));
+    expect(await throttleRow('ip:192.0.2.120')).toMatchObject({ failures: 19, blocked_until: null });
+    // The 20th attempt from this address would start its block, were the password wrong.
+    expect((await attempt('nearly-blocked@example.com', TEST_PASSWORD, '192.0.2.120')).status).toBe(303);
+    expect(await throttleRow('ip:192.0.2.120')).toMatchObject({ failures: 19, blocked_until: null });
+    expect(await throttleRow('account:nearly-blocked@example.com')).toBeUndefined();
+    // And a fresh address leaves no counter behind.
+    expect((await attempt('nearly-blocked@example.com', TEST_PASSWORD, '192.0.2.121')).status).toBe(303);
+    expect(await throttleRow('ip:192.0.2.121')).toBeUndefined();
+    expect((await attempt('someone-else@example.com', 'Autumn2025!Autumn', '192.0.2.120')).status).toBe(200);
+    expect((await attempt('someone-else@example.com', 'Autumn2025!Autumn', '192.0.2.120')).status).toBe(429);
   });
 
   it('ignores X-Forwarded-For unless TRUST_PROXY says so', async () => {

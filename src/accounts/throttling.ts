@@ -1,56 +1,137 @@
-import { sql, type Kysely } from 'kysely';
-import type { Database } from '../db/schema.ts';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import type { Database, SignInThrottleTable } from '../db/schema.ts';
 import type { ThrottleSettings } from '../config.ts';
 import { normalizeEmail } from './emails.ts';
 import { storable } from '../db/text.ts';
+import { isPostgres } from '../db/database.ts';
 
-export const accountKey = (email: string) => `account:${storable(normalizeEmail(email)).slice(0, 254)}`;
-export const addressKey = (ip: string) => `ip:${ip}`;
+const accountKey = (email: string) => `account:${storable(normalizeEmail(email)).slice(0, 254)}`;
+const addressKey = (ip: string) => `ip:${ip}`;
 
-/** The latest moment (epoch seconds) until which any of these keys is blocked, if later than now. */
-export async function blockedUntil(db: Kysely<Database>, keys: string[], now: number): Promise<number | null> {
-  const row = await db
-    .selectFrom('sign_in_throttles')
-    .select((eb) => eb.fn.max('blocked_until').as('until'))
-    .where('key', 'in', keys)
-    .where('blocked_until', '>', now)
-    .executeTakeFirst();
-  return row?.until == null ? null : Number(row.until);
+/** What an admitted attempt counted up front: its keys, and the blocks (epoch seconds) its count started. */
+export interface Reservation {
+  accountKey: string;
+  addressKey: string;
+  accountBlock: number | null;
+  addressBlock: number | null;
+}
+
+export type Admission = { admitted: false; blockedUntil: number } | ({ admitted: true } & Reservation);
+
+interface Counter {
+  key: string;
+  threshold: number;
 }
 
 /**
- * Counts one failure under a key (atomically, for every instance at once) and, past the
- * threshold, blocks the key for a delay that doubles with each further failure up to the
- * maximum. Returns the new block's end, or null when the key is not blocked.
+ * Counts one failure under a key whose row this transaction holds, and past the threshold blocks
+ * the key for a delay that doubles with each further failure, up to the maximum. Returns the
+ * block's end, or null when the count starts none.
  */
-export async function recordFailure(
-  db: Kysely<Database>,
-  key: string,
-  threshold: number,
+async function countFailure(
+  trx: Transaction<Database>,
+  counter: Counter,
+  row: Selectable<SignInThrottleTable> | undefined,
   settings: ThrottleSettings,
   now: number,
 ): Promise<number | null> {
-  const stale = now - settings.windowSeconds;
-  const { failures } = await db
+  const failures = !row || Number(row.last_failure_at) < now - settings.windowSeconds ? 1 : Number(row.failures) + 1;
+  const blockedUntil =
+    failures < counter.threshold ? null : now + Math.min(settings.maxDelaySeconds, settings.baseDelaySeconds * 2 ** (failures - counter.threshold));
+  const counted = { failures, last_failure_at: now, blocked_until: blockedUntil };
+  // An upsert, not an update: the housekeeping purge may have deleted a stale row since it was read.
+  await trx
     .insertInto('sign_in_throttles')
-    .values({ key, failures: 1, last_failure_at: now, blocked_until: null })
-    .onConflict((oc) =>
-      oc.column('key').doUpdateSet({
-        failures: sql<number>`case when sign_in_throttles.last_failure_at < ${stale} then 1 else sign_in_throttles.failures + 1 end`,
-        last_failure_at: now,
-      }),
-    )
-    .returning('failures')
-    .executeTakeFirstOrThrow();
-  if (Number(failures) < threshold) return null;
-  const delay = Math.min(settings.maxDelaySeconds, settings.baseDelaySeconds * 2 ** (Number(failures) - threshold));
-  const until = now + delay;
-  await db.updateTable('sign_in_throttles').set({ blocked_until: until }).where('key', '=', key).execute();
-  return until;
+    .values({ key: counter.key, ...counted })
+    .onConflict((oc) => oc.column('key').doUpdateSet(counted))
+    .execute();
+  return blockedUntil;
 }
 
-export async function clearFailures(db: Kysely<Database>, key: string): Promise<void> {
-  await db.deleteFrom('sign_in_throttles').where('key', '=', key).execute();
+/**
+ * Refuses a sign-in attempt while its account or address is blocked (without counting it), and
+ * otherwise counts it as a failure before its password is checked. Checking and counting are one
+ * transaction: were they apart, guesses sent in parallel would all pass the check before any was
+ * counted, and each would get an argon2 verification however low the threshold.
+ */
+export async function admitAttempt(
+  db: Kysely<Database>,
+  attempt: { email: string; ip: string },
+  settings: ThrottleSettings,
+  now: number,
+): Promise<Admission> {
+  const account: Counter = { key: accountKey(attempt.email), threshold: settings.accountThreshold };
+  const address: Counter = { key: addressKey(attempt.ip), threshold: settings.ipThreshold };
+  // Every attempt takes its rows in the same order, so attempts sharing keys queue rather than deadlock.
+  const keys = [account.key, address.key].sort();
+  // The housekeeping purge deletes rows in whatever order it finds them, so PostgreSQL may,
+  // rarely, end a deadlock with it by aborting this transaction; it is then simply run again.
+  for (let tries = 1; ; tries++) {
+    try {
+      return await admitOnce(db, keys, account, address, settings, now);
+    } catch (err) {
+      if (tries >= DEADLOCK_RETRIES || (err as { code?: string }).code !== POSTGRES_DEADLOCK) throw err;
+    }
+  }
+}
+
+const POSTGRES_DEADLOCK = '40P01';
+const DEADLOCK_RETRIES = 3;
+
+function admitOnce(db: Kysely<Database>, keys: string[], account: Counter, address: Counter, settings: ThrottleSettings, now: number): Promise<Admission> {
+  return db.transaction().execute(async (trx): Promise<Admission> => {
+    // Writing first gives PostgreSQL a row to lock for a key not seen before, and makes SQLite take
+    // the database's write lock before anything is read, so another process (the admin script)
+    // cannot change the counters between this read and the writes below.
+    await trx
+      .insertInto('sign_in_throttles')
+      .values(keys.map((key) => ({ key, failures: 0, last_failure_at: now, blocked_until: null })))
+      .onConflict((oc) => oc.column('key').doNothing())
+      .execute();
+    const rows = await trx
+      .selectFrom('sign_in_throttles')
+      .selectAll()
+      .where('key', 'in', keys)
+      .orderBy('key')
+      .$if(isPostgres(trx), (qb) => qb.forUpdate())
+      .execute();
+    const blockedUntil = Math.max(...rows.map((row) => Number(row.blocked_until ?? 0)));
+    if (blockedUntil > now) {
+      // Refused attempts leave no rows behind, or a spray from a blocked address would fill the table.
+      await trx.deleteFrom('sign_in_throttles').where('key', 'in', keys).where('failures', '=', 0).execute();
+      return { admitted: false, blockedUntil };
+    }
+    const rowOf = (counter: Counter) => rows.find((row) => row.key === counter.key);
+    return {
+      admitted: true,
+      accountKey: account.key,
+      addressKey: address.key,
+      accountBlock: await countFailure(trx, account, rowOf(account), settings, now),
+      addressBlock: await countFailure(trx, address, rowOf(address), settings, now),
+    };
+  });
+}
+
+/**
+ * A correct password gives back what its attempt reserved: the account's counter starts afresh,
+ * and the address counts one failure fewer, so people signing in from one shared address (an
+ * office, a carrier's NAT) do not throttle each other.
+ */
+export async function releaseAttempt(db: Kysely<Database>, reservation: Reservation): Promise<void> {
+  await db.deleteFrom('sign_in_throttles').where('key', '=', reservation.accountKey).execute();
+  await db
+    .updateTable('sign_in_throttles')
+    .set((eb) => ({
+      failures: eb('failures', '-', 1),
+      // Only a block this attempt started is lifted (with none, "= null" matches nothing). No
+      // later one can have replaced it: every attempt during a block is refused uncounted.
+      blocked_until: sql<number | null>`case when blocked_until = ${reservation.addressBlock} then null else blocked_until end`,
+    }))
+    .where('key', '=', reservation.addressKey)
+    .where('failures', '>', 0)
+    .execute();
+  // Nor does every sign-in from a new address leave a row behind for the whole window.
+  await db.deleteFrom('sign_in_throttles').where('key', '=', reservation.addressKey).where('failures', '=', 0).execute();
 }
 
 /** Forgets counters that have not seen a failure within the window and are not blocking. */

@@ -14,7 +14,7 @@ import { pendingLinkOf } from '../federation/routes.ts';
 import { linkAccount } from '../federation/linking.ts';
 import { findApiByIdentifier } from '../apis/apis.ts';
 import type { ThrottleSettings } from '../config.ts';
-import { accountKey, addressKey, blockedUntil, clearFailures, recordFailure } from '../accounts/throttling.ts';
+import { admitAttempt, releaseAttempt } from '../accounts/throttling.ts';
 import type { AuditEvent } from '../audit/audit.ts';
 import { epochSeconds, type Clock } from '../time.ts';
 import type { Csrf } from './csrf.ts';
@@ -170,27 +170,25 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     const details = await loadInteraction(ctx, 'login');
     const email = (form.email ?? '').slice(0, 254);
     const clientId = String(details.params.client_id);
-    const keys = { account: accountKey(email), address: addressKey(ctx.ip) };
     const now = epochSeconds(clock);
 
-    // A throttled account or address is refused before any password work is spent on it.
-    const until = await blockedUntil(db, [keys.account, keys.address], now);
-    if (until !== null) {
+    // A throttled account or address is refused before any password work is spent on it, and an
+    // admitted attempt is counted as a failure until its password proves right.
+    const admission = await admitAttempt(db, { email, ip: ctx.ip }, throttling, now);
+    if (!admission.admitted) {
+      const retryAfter = admission.blockedUntil - now;
       onSignIn('failure');
       await audit({ event: 'sign_in', outcome: 'failure', reason: 'throttled', email, clientId, ip: ctx.ip });
       ctx.status = 429;
-      ctx.set('Retry-After', String(until - now));
-      return renderLogin(ctx, details, { email, error: retryAfterMessage(until - now) });
+      ctx.set('Retry-After', String(retryAfter));
+      return renderLogin(ctx, details, { email, error: retryAfterMessage(retryAfter) });
     }
 
     const check = await verifyCredentials(db, hasher, email, form.password ?? '');
     if (!check.user) {
       onSignIn('failure');
-      const [accountBlock, addressBlock] = await Promise.all([
-        recordFailure(db, keys.account, throttling.accountThreshold, throttling, now),
-        recordFailure(db, keys.address, throttling.ipThreshold, throttling, now),
-      ]);
       await audit({ event: 'sign_in', outcome: 'failure', reason: check.failure, email, clientId, ip: ctx.ip });
+      const { accountBlock, addressBlock } = admission;
       if (accountBlock !== null || addressBlock !== null) {
         await audit({
           event: 'sign_in.throttled',
@@ -204,7 +202,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
       return renderLogin(ctx, details, { email, error: SIGN_IN_FAILED });
     }
     onSignIn('success');
-    await clearFailures(db, keys.account);
+    await releaseAttempt(db, admission);
     await completePendingLink(details.uid, check.user);
     await audit({ event: 'sign_in', outcome: 'success', userId: check.user.id, email: check.user.email, clientId, ip: ctx.ip });
     await finish(ctx, { login: { accountId: check.user.id, amr: ['pwd'] } }, false);
