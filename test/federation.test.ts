@@ -377,7 +377,23 @@ describe('what a provider vouches for decides what is made and linked', () => {
       const { page } = await answer(browser, authorize);
       expect(page.status).toBe(403);
       expect(page.doc.querySelector('h1')?.text).toBe('Signing in with Open did not work');
+      expect(page.html).toContain('Signing in with Open has been turned off');
       expect([await userCount(), await linkCount()]).toEqual([users, links]);
+    } finally {
+      await admin(downstream.databaseUrl, ['idp', 'enable', 'open']);
+    }
+  });
+
+  it('does not make a waiting link once its provider is disabled; the password still signs in', async () => {
+    await registerUser(downstream.databaseUrl, 'late-link@example.com');
+    const { page, browser } = await signInWith({ sub: 'owner-of-late-link', email: 'late-link@example.com', email_verified: false });
+    expect(page.doc.querySelector('.notice')?.text).toContain('late-link@example.com');
+    await admin(downstream.databaseUrl, ['idp', 'disable', 'open']);
+    try {
+      const afterPassword = asPage(await browser.submit(page, /\/login$/, { email: 'late-link@example.com', password: TEST_PASSWORD }));
+      expect(findForm(afterPassword, /\/confirm$/)).toBeTruthy();
+      const link = await downstream.database.db.selectFrom('user_links').select('subject').where('subject', '=', 'owner-of-late-link').executeTakeFirst();
+      expect(link).toBeUndefined();
     } finally {
       await admin(downstream.databaseUrl, ['idp', 'enable', 'open']);
     }

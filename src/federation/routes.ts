@@ -115,7 +115,7 @@ export function createFederationRouter(deps: FederationDependencies): Router {
     // An administrator who disables a provider stops the sign-ins already under way at it too.
     if (row.disabled) {
       await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'provider_disabled', ip: ctx.ip, details: { provider: provider.id } });
-      throw federationFailure(provider, 'error.federation.unavailable', flow.interaction_uid, 403);
+      throw federationFailure(provider, 'error.federation.providerDisabled', flow.interaction_uid, 403);
     }
 
     if (typeof ctx.query.error === 'string') {
@@ -198,6 +198,7 @@ function digest(value: string): string {
 
 type FederationMessage =
   | 'error.federation.unavailable'
+  | 'error.federation.providerDisabled'
   | 'error.federation.cancelled'
   | 'error.federation.failed'
   | 'error.federation.state'
@@ -218,5 +219,7 @@ export async function pendingLinkOf(db: Kysely<Database>, interactionUid: string
     .where('federation_flows.interaction_uid', '=', interactionUid)
     .where('federation_flows.pending_subject', 'is not', null)
     .where('federation_flows.expires_at', '>', now)
+    // A provider disabled while its link waited for the password must not be linked after all.
+    .where('identity_providers.disabled', '=', 0)
     .executeTakeFirst();
 }
