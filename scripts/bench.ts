@@ -14,6 +14,9 @@ import { signIn, type App } from './bench/sign-in.ts';
 import { startArguments } from './start-command.ts';
 import { freePort } from './free-port.ts';
 
+const SCENARIOS = ['client-credentials', 'refresh', 'userinfo', 'introspection', 'jwks', 'sign-in', 'bare'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
 const HELP = `Usage: npm run bench -- [options]
 
   --duration SECONDS     measuring time per scenario (default 10)
@@ -21,6 +24,8 @@ const HELP = `Usage: npm run bench -- [options]
   --connections N        concurrent connections for the HTTP scenarios (default 16)
   --sign-in-concurrency N  concurrent password sign-ins (default 2 x cores)
   --database PATH|URL    SQLite file or postgres:// URL (default: DATABASE_URL, else a fresh temp SQLite file)
+  --only LIST            run only these scenarios, comma-separated:
+                         ${SCENARIOS.join(', ')}
   --out DIR              also write bench.json and bench.md there
   --smoke                one-second runs, to check the benchmark itself works`;
 
@@ -32,6 +37,7 @@ const { values } = parseArgs({
     'sign-in-concurrency': { type: 'string' },
     database: { type: 'string' },
     out: { type: 'string' },
+    only: { type: 'string' },
     smoke: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -50,6 +56,15 @@ function positive(name: string, raw: string | undefined, fallback: number): numb
   }
   return value;
 }
+
+const only = new Set((values.only ?? SCENARIOS.join(',')).split(',').map((name) => name.trim()));
+for (const name of only) {
+  if (!(SCENARIOS as readonly string[]).includes(name)) {
+    console.error(`bench: --only knows ${SCENARIOS.join(', ')}, not ${JSON.stringify(name)}`);
+    process.exit(2);
+  }
+}
+const runs = (scenario: Scenario) => only.has(scenario);
 
 const cores = os.availableParallelism();
 const smoke = values.smoke === true;
@@ -257,6 +272,27 @@ function refreshChains(issuer: string, authorization: string, chains: string[]) 
   };
 }
 
+const ARGON = 'argon2id verify alone (ceiling for sign-ins)';
+
+/** What argon2id alone allows on this machine, at the default parameters and the sign-ins' concurrency. */
+async function argonVerificationsAlone(): Promise<Measured> {
+  const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
+  let verified = 0;
+  const cpuFrom = process.cpuUsage();
+  const until = Date.now() + duration * 1000;
+  await Promise.all(
+    Array.from({ length: signInConcurrency }, async () => {
+      while (Date.now() < until) {
+        await argon2.verify(hash, PASSWORD);
+        verified++;
+      }
+    }),
+  );
+  const cpu = process.cpuUsage(cpuFrom);
+  return { count: verified, seconds: duration, cpu: (cpu.user + cpu.system) / 1e6, p50: 0, p99: 0, errors: 0 };
+}
+const argonAlone = (measured: Measured) => toFigure(ARGON, measured, 0, null);
+
 const ccBody = (api: string) => `grant_type=client_credentials&resource=${encodeURIComponent(api)}&scope=bench%3Aread`;
 const percent = (ours: number, theirs: number) => `${((ours / theirs) * 100).toFixed(0)} %`;
 
@@ -295,53 +331,51 @@ async function main() {
     const idleRss = rssMb(pid);
     const serviceAuth = { ...form, authorization: basic(service.clientId, service.clientSecret) };
 
-    figures.push(await httpScenario('client_credentials (JWT, RS256)', pid, { url: `${issuer}/token`, method: 'POST', headers: serviceAuth, body: ccBody(API) }));
-    figures.push(await httpScenario('client_credentials (JWT, ES256)', pid, { url: `${issuer}/token`, method: 'POST', headers: serviceAuth, body: ccBody(API_ES256) }));
+    if (runs('client-credentials')) {
+      figures.push(await httpScenario('client_credentials (JWT, RS256)', pid, { url: `${issuer}/token`, method: 'POST', headers: serviceAuth, body: ccBody(API) }));
+      figures.push(await httpScenario('client_credentials (JWT, ES256)', pid, { url: `${issuer}/token`, method: 'POST', headers: serviceAuth, body: ccBody(API_ES256) }));
+    }
 
     // --- refresh_token with rotation: one chain per connection, started by real sign-ins
-    const chains: string[] = [];
-    for (let i = 0; i < connections; i++) chains.push((await signIn(app, 'bench@example.com', PASSWORD, 'openid offline_access')).refresh_token!);
-    figures.push(await loopScenario('refresh_token (rotation, RS256 ID token)', pid, connections, refreshChains(issuer, basic(app.clientId, app.clientSecret), chains)));
+    if (runs('refresh')) {
+      const chains: string[] = [];
+      for (let i = 0; i < connections; i++) chains.push((await signIn(app, 'bench@example.com', PASSWORD, 'openid offline_access')).refresh_token!);
+      figures.push(await loopScenario('refresh_token (rotation, RS256 ID token)', pid, connections, refreshChains(issuer, basic(app.clientId, app.clientSecret), chains)));
+    }
 
     // --- userinfo, introspection, JWKS
-    const tokens = await signIn(app, 'bench@example.com', PASSWORD, 'openid email');
-    figures.push(await httpScenario('userinfo', pid, { url: `${issuer}/me`, headers: { authorization: `Bearer ${tokens.access_token}` } }));
-    figures.push(
-      await httpScenario('introspection', pid, { url: `${issuer}/token/introspection`, method: 'POST', headers: { ...form, authorization: basic(app.clientId, app.clientSecret) }, body: `token=${tokens.access_token}` }),
-    );
-    figures.push(await httpScenario('jwks', pid, { url: `${issuer}/jwks` }));
+    const tokens = runs('userinfo') || runs('introspection') ? await signIn(app, 'bench@example.com', PASSWORD, 'openid email') : null;
+    if (tokens && runs('userinfo')) figures.push(await httpScenario('userinfo', pid, { url: `${issuer}/me`, headers: { authorization: `Bearer ${tokens.access_token}` } }));
+    if (tokens && runs('introspection')) {
+      figures.push(
+        await httpScenario('introspection', pid, { url: `${issuer}/token/introspection`, method: 'POST', headers: { ...form, authorization: basic(app.clientId, app.clientSecret) }, body: `token=${tokens.access_token}` }),
+      );
+    }
+    if (runs('jwks')) figures.push(await httpScenario('jwks', pid, { url: `${issuer}/jwks` }));
 
     // --- complete password sign-ins, saturating the CPU (latency is argon2id's by design)
-    figures.push(await loopScenario('password sign-in (complete)', pid, signInConcurrency, () => signIn(app, 'bench@example.com', PASSWORD).then(() => undefined), false));
+    if (runs('sign-in')) {
+      figures.push(await loopScenario('password sign-in (complete)', pid, signInConcurrency, () => signIn(app, 'bench@example.com', PASSWORD).then(() => undefined), false));
+      figures.push(argonAlone(await argonVerificationsAlone()));
+      notes.push(
+        `Sign-ins reach ${percent(find('password sign-in (complete)').perServerCore, find(ARGON).perServerCore)} of what argon2id alone allows per core (target ≥ 90 %); ${percent(find('password sign-in (complete)').perSecond, find(ARGON).perSecond)} per second with the load generator on the same cores.`,
+      );
+    }
 
-    // --- what argon2id alone allows on this machine, at the default parameters
-    const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
-    let verified = 0;
-    const cpuFrom = process.cpuUsage();
-    const argonUntil = Date.now() + duration * 1000;
-    await Promise.all(
-      Array.from({ length: signInConcurrency }, async () => {
-        while (Date.now() < argonUntil) {
-          await argon2.verify(hash, PASSWORD);
-          verified++;
-        }
-      }),
-    );
-    const argonCpu = process.cpuUsage(cpuFrom);
-    figures.push(toFigure('argon2id verify alone (ceiling for sign-ins)', { count: verified, seconds: duration, cpu: (argonCpu.user + argonCpu.system) / 1e6, p50: 0, p99: 0, errors: 0 }, 0, null));
-    const signIns = find('password sign-in (complete)');
-    const argon = find('argon2id verify alone (ceiling for sign-ins)');
-    notes.push(
-      `Sign-ins reach ${percent(signIns.perServerCore, argon.perServerCore)} of what argon2id alone allows per core (target ≥ 90 %); ${percent(signIns.perSecond, argon.perSecond)} per second with the load generator on the same cores.`,
-    );
-    const peakRss = Math.max(...figures.map((f) => f.peakRssMb));
+    const peakRss = Math.max(0, ...figures.map((f) => f.peakRssMb));
     notes.push(`Idle RSS ${idleRss.toFixed(0)} MB (target ≤ 110); peak under load ${peakRss.toFixed(0)} MB (target ≤ 250).`);
     figures.push({ scenario: 'idle RSS', perSecond: 0, serverCores: 0, perServerCore: 0, p50: 0, p99: 0, p99At80: null, peakRssMb: idleRss, errors: 0 });
   } finally {
     latchkey.kill('SIGTERM');
   }
 
-  // --- the ceiling: bare oidc-provider, in-memory, same key types
+  if (runs('bare')) await measureBare(figures, notes);
+  report(figures, notes);
+}
+
+/** The ceiling: bare oidc-provider, in-memory, same key types, compared with Latchkey where measured. */
+async function measureBare(figures: Figure[], notes: string[]) {
+  const find = (scenario: string) => figures.find((f) => f.scenario === scenario);
   // With the runtime flags of npm start (all but its entry point), so that both run alike.
   const { child: bare, line } = await startProcess([...startArguments().slice(0, -1), 'scripts/bench/bare-provider.ts', String(connections)], {}, (l) => l.startsWith('{'));
   try {
@@ -350,15 +384,13 @@ async function main() {
     for (const alg of ['RS256', 'ES256']) {
       figures.push(await httpScenario(`bare oidc-provider client_credentials (JWT, ${alg})`, bare.pid!, { url: `${info.issuer}/token`, method: 'POST', headers: bareAuth, body: ccBody(info.apis[alg]!) }));
       const ours = find(`client_credentials (JWT, ${alg})`);
-      const theirs = find(`bare oidc-provider client_credentials (JWT, ${alg})`);
-      notes.push(`client_credentials with ${alg} reaches ${percent(ours.perServerCore, theirs.perServerCore)} of bare oidc-provider per core, ${percent(ours.perSecond, theirs.perSecond)} per second (target ≥ 80 %).`);
+      const theirs = find(`bare oidc-provider client_credentials (JWT, ${alg})`)!;
+      if (ours) notes.push(`client_credentials with ${alg} reaches ${percent(ours.perServerCore, theirs.perServerCore)} of bare oidc-provider per core, ${percent(ours.perSecond, theirs.perSecond)} per second (target ≥ 80 %).`);
     }
     figures.push(await loopScenario('bare oidc-provider refresh_token (rotation)', bare.pid!, connections, refreshChains(info.issuer, basic(info.clientId, info.clientSecret), info.refreshTokens)));
   } finally {
     bare.kill('SIGTERM');
   }
-
-  report(figures, notes);
 }
 
 function report(figures: Figure[], notes: string[]) {

@@ -55,4 +55,17 @@ describe.skipIf(testDialect !== 'sqlite')('npm run bench', () => {
     expect(markdown).toContain('client_credentials with ES256 reaches');
     expect(markdown).toMatch(/Sign-ins reach \d+ % of what argon2id alone allows per core/);
   });
+
+  it('runs only the scenarios asked for, and refuses a name it does not know', { timeout: 60_000 }, () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-only-'));
+    const run = spawnSync(process.execPath, ['scripts/bench.ts', '--smoke', '--only', 'jwks', '--out', out], { encoding: 'utf8', timeout: 50_000, env: { PATH: process.env.PATH } });
+    expect(run.status, run.stderr).toBe(0);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'bench.json'), 'utf8')) as { figures: { scenario: string; perSecond: number }[] };
+    expect(report.figures.map((f) => f.scenario)).toEqual(['jwks', 'idle RSS']);
+    expect(report.figures[0]!.perSecond).toBeGreaterThan(0);
+
+    const refused = spawnSync(process.execPath, ['scripts/bench.ts', '--only', 'jwks,everything'], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH } });
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('--only knows client-credentials, refresh, userinfo, introspection, jwks, sign-in, bare, not "everything"');
+  });
 });
