@@ -21,6 +21,7 @@ import { createInteractionRouter } from './interactions/routes.ts';
 import { errorPages } from './http/errors.ts';
 import { requestLogging, type Logger } from './http/logging.ts';
 import { securityHeaders } from './http/security-headers.ts';
+import { createCookieKeys } from './http/cookie-keys.ts';
 import { createStaticRouter } from './http/static-assets.ts';
 import { createHealthRouter } from './http/health.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
@@ -112,7 +113,7 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
   const app = new Koa();
   // koa-mount runs the provider's middleware on this app's context, so cookies it sets are
   // signed with this app's keys: they must be the provider's cookie keys.
-  app.keys = initialKeys.cookie;
+  app.keys = createCookieKeys(initialKeys.cookie);
   app.proxy = config.trustProxy;
   app.silent = true;
 

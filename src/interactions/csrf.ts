@@ -11,10 +11,9 @@ export const CSRF_FIELD = 'csrf';
  * for another.
  */
 export function createCsrf(secret: string) {
-  const key = crypto.hkdfSync('sha256', secret, 'latchkey', 'csrf token', 32);
+  const key = crypto.createSecretKey(Buffer.from(crypto.hkdfSync('sha256', secret, 'latchkey', 'csrf token', 32)));
 
-  const sign = (browserValue: string, purpose: string) =>
-    crypto.createHmac('sha256', Buffer.from(key)).update(`${browserValue}\n${purpose}`).digest('base64url');
+  const sign = (browserValue: string, purpose: string) => crypto.createHmac('sha256', key).update(`${browserValue}\n${purpose}`).digest('base64url');
 
   const browserValue = (ctx: Context): string => {
     const existing = ctx.cookies.get(CSRF_COOKIE);
