@@ -64,19 +64,25 @@ export async function admitAttempt(
   const address: Counter = { key: addressKey(attempt.ip), threshold: settings.ipThreshold };
   // Every attempt takes its rows in the same order, so attempts sharing keys queue rather than deadlock.
   const keys = [account.key, address.key].sort();
-  // The housekeeping purge deletes rows in whatever order it finds them, so PostgreSQL may,
-  // rarely, end a deadlock with it by aborting this transaction; it is then simply run again.
+  return againAfterDeadlock(() => admitOnce(db, keys, account, address, settings, now));
+}
+
+const POSTGRES_DEADLOCK = '40P01';
+const DEADLOCK_RETRIES = 3;
+
+/**
+ * The housekeeping purge deletes rows in whatever order it finds them, so PostgreSQL may, rarely,
+ * end a deadlock with it by aborting a counter transaction; that transaction is simply run again.
+ */
+async function againAfterDeadlock<T>(transaction: () => Promise<T>): Promise<T> {
   for (let tries = 1; ; tries++) {
     try {
-      return await admitOnce(db, keys, account, address, settings, now);
+      return await transaction();
     } catch (err) {
       if (tries >= DEADLOCK_RETRIES || (err as { code?: string }).code !== POSTGRES_DEADLOCK) throw err;
     }
   }
 }
-
-const POSTGRES_DEADLOCK = '40P01';
-const DEADLOCK_RETRIES = 3;
 
 function admitOnce(db: Kysely<Database>, keys: string[], account: Counter, address: Counter, settings: ThrottleSettings, now: number): Promise<Admission> {
   return db.transaction().execute(async (trx): Promise<Admission> => {
@@ -118,20 +124,27 @@ function admitOnce(db: Kysely<Database>, keys: string[], account: Counter, addre
  * office, a carrier's NAT) do not throttle each other.
  */
 export async function releaseAttempt(db: Kysely<Database>, reservation: Reservation): Promise<void> {
-  await db.deleteFrom('sign_in_throttles').where('key', '=', reservation.accountKey).execute();
-  await db
-    .updateTable('sign_in_throttles')
-    .set((eb) => ({
-      failures: eb('failures', '-', 1),
-      // Only a block this attempt started is lifted (with none, "= null" matches nothing). No
-      // later one can have replaced it: every attempt during a block is refused uncounted.
-      blocked_until: sql<number | null>`case when blocked_until = ${reservation.addressBlock} then null else blocked_until end`,
-    }))
-    .where('key', '=', reservation.addressKey)
-    .where('failures', '>', 0)
-    .execute();
-  // Nor does every sign-in from a new address leave a row behind for the whole window.
-  await db.deleteFrom('sign_in_throttles').where('key', '=', reservation.addressKey).where('failures', '=', 0).execute();
+  // One transaction, so a failure half-way cannot forget the account's failures while the
+  // address keeps its count, or the reverse. The account's key sorts before the address's
+  // ("account:" < "ip:"), the order admitAttempt locks them in.
+  await againAfterDeadlock(() =>
+    db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('sign_in_throttles').where('key', '=', reservation.accountKey).execute();
+      await trx
+        .updateTable('sign_in_throttles')
+        .set((eb) => ({
+          failures: eb('failures', '-', 1),
+          // Only a block this attempt started is lifted (with none, "= null" matches nothing). No
+          // later one can have replaced it: every attempt during a block is refused uncounted.
+          blocked_until: sql<number | null>`case when blocked_until = ${reservation.addressBlock} then null else blocked_until end`,
+        }))
+        .where('key', '=', reservation.addressKey)
+        .where('failures', '>', 0)
+        .execute();
+      // Nor does every sign-in from a new address leave a row behind for the whole window.
+      await trx.deleteFrom('sign_in_throttles').where('key', '=', reservation.addressKey).where('failures', '=', 0).execute();
+    }),
+  );
 }
 
 /** Forgets counters that have not seen a failure within the window and are not blocking. */
