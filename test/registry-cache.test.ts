@@ -1,58 +1,47 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
 import { sql } from 'kysely';
 import { openDatabase, type OpenDatabase } from '../src/db/database.ts';
-import { migrateToLatest } from '../src/db/migrate.ts';
 import { createRegistryCache } from '../src/registry/registry-cache.ts';
 import { startLatchkey, type RunningServer } from './helpers/server.ts';
 import { admin } from './helpers/admin.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { freshDatabasePerTest } from './helpers/database.ts';
 
 const API = 'https://ledger.example.com';
 
 describe('the registry cache', () => {
-  let testDatabase: TestDatabase;
-  let database: OpenDatabase;
-  const version = async () => (await database.db.selectFrom('registry_version').select('version').executeTakeFirstOrThrow()).version;
+  const fresh = freshDatabasePerTest();
+  const version = async () => (await fresh.database.db.selectFrom('registry_version').select('version').executeTakeFirstOrThrow()).version;
 
-  beforeEach(async () => {
-    testDatabase = await createTestDatabase();
-    database = openDatabase(testDatabase.url);
-    await migrateToLatest(database.db);
-  });
-  afterEach(async () => {
-    await database.close();
-    await testDatabase.drop();
-  });
 
   it('loads a value once per registry version, and again after any registry change', async () => {
-    const cache = createRegistryCache(database.db, () => undefined);
+    const cache = createRegistryCache(fresh.database.db, () => undefined);
     let loads = 0;
     const load = async () => ({ loaded: ++loads });
     expect(await cache.get(['k'], load)).toEqual({ loaded: 1 });
     expect(await cache.get(['k'], load)).toEqual({ loaded: 1 });
     // Not a registry table: nothing to forget.
-    await sql`insert into audit_events (id, at, event, outcome) values ('a', '2026-01-01', 'x', 'success')`.execute(database.db);
+    await sql`insert into audit_events (id, at, event, outcome) values ('a', '2026-01-01', 'x', 'success')`.execute(fresh.database.db);
     expect(await cache.get(['k'], load)).toEqual({ loaded: 1 });
-    await sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(database.db);
+    await sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(fresh.database.db);
     expect(await cache.get(['k'], load)).toEqual({ loaded: 2 });
   });
 
   it('reads the version once per request', async () => {
     const request = {};
-    const cache = createRegistryCache(database.db, () => request);
+    const cache = createRegistryCache(fresh.database.db, () => request);
     let loads = 0;
     const load = async () => ++loads;
     expect(await cache.get(['k'], load)).toBe(1);
-    await sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(database.db);
+    await sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(fresh.database.db);
     // Still the same request: it keeps the version it started with.
     expect(await cache.get(['k'], load)).toBe(1);
-    const next = createRegistryCache(database.db, () => ({}));
+    const next = createRegistryCache(fresh.database.db, () => ({}));
     expect(await next.get(['k'], load)).toBe(2);
   });
 
   it('hands out values no caller can change, and forgets failed loads', async () => {
-    const cache = createRegistryCache(database.db, () => undefined);
+    const cache = createRegistryCache(fresh.database.db, () => undefined);
     const value = await cache.get(['k'], async () => ({ list: ['a'] }));
     expect(() => value.list.push('b')).toThrow(TypeError);
     await expect(cache.get(['bad'], async () => Promise.reject(new Error('database down')))).rejects.toThrow('database down');
@@ -60,7 +49,7 @@ describe('the registry cache', () => {
   });
 
   it('does not remember what was not found, so made-up keys cannot fill it', async () => {
-    const cache = createRegistryCache(database.db, () => undefined);
+    const cache = createRegistryCache(fresh.database.db, () => undefined);
     let loads = 0;
     const missing = async () => (loads++, undefined);
     await cache.get(['client', 'no-such-client'], missing);
@@ -69,20 +58,20 @@ describe('the registry cache', () => {
   });
 
   it('starts afresh when the version goes down, as after a restore from backup', async () => {
-    const cache = createRegistryCache(database.db, () => undefined);
+    const cache = createRegistryCache(fresh.database.db, () => undefined);
     let loads = 0;
     const load = async () => ++loads;
-    await sql`update registry_version set version = 500`.execute(database.db);
+    await sql`update registry_version set version = 500`.execute(fresh.database.db);
     expect(await cache.get(['k'], load)).toBe(1);
-    await sql`update registry_version set version = 480`.execute(database.db);
+    await sql`update registry_version set version = 480`.execute(fresh.database.db);
     expect(await cache.get(['k'], load)).toBe(2);
     // Back at the version it once saw: what was cached then is gone for good.
-    await sql`update registry_version set version = 500`.execute(database.db);
+    await sql`update registry_version set version = 500`.execute(fresh.database.db);
     expect(await cache.get(['k'], load)).toBe(3);
   });
 
   it('keys by every part, so no two keys collide', async () => {
-    const cache = createRegistryCache(database.db, () => undefined);
+    const cache = createRegistryCache(fresh.database.db, () => undefined);
     expect(await cache.get(['a', 'b c'], async () => 1)).toBe(1);
     expect(await cache.get(['a b', 'c'], async () => 2)).toBe(2);
   });
@@ -90,7 +79,7 @@ describe('the registry cache', () => {
   it('is told of changes to every registry table, whoever makes them', async () => {
     let before = await version();
     const step = async (...argv: string[]) => {
-      const result = await admin(testDatabase.url, argv, 'a passphrase nobody else uses\n');
+      const result = await admin(fresh.url, argv, 'a passphrase nobody else uses\n');
       expect(result.code, result.stderr).toBe(0);
       const after = await version();
       expect(after, argv.join(' ')).toBeGreaterThan(before);
@@ -106,7 +95,7 @@ describe('the registry cache', () => {
     await step('user', 'create', '--email', 'keeper@example.com', '--password-stdin', '--role', 'bookkeeper');
     // Plain SQL on each table (children first, so each statement has rows to delete).
     for (const table of ['client_roles', 'user_roles', 'role_permissions', 'api_scopes', 'apis', 'clients', 'roles'] as const) {
-      await sql`delete from ${sql.table(table)}`.execute(database.db);
+      await sql`delete from ${sql.table(table)}`.execute(fresh.database.db);
       const after = await version();
       expect(after, `delete from ${table}`).toBeGreaterThan(before);
       before = after;

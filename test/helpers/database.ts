@@ -3,6 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { afterEach, beforeEach } from 'vitest';
+import { openDatabase, type OpenDatabase } from '../../src/db/database.ts';
+import { migrateToLatest } from '../../src/db/migrate.ts';
 
 /** Which database this run of the suite uses; vitest.config.ts runs it once per dialect. */
 export const testDialect: 'sqlite' | 'postgres' = process.env.LATCHKEY_TEST_DIALECT === 'postgres' ? 'postgres' : 'sqlite';
@@ -59,3 +62,35 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 export function asPostgresAdmin(query: string): Promise<unknown> {
   return withAdminClient((c) => c.query(query));
 }
+
+/**
+ * A migrated database of the run's dialect for each test of the calling suite, closed and
+ * dropped after it.
+ */
+export function freshDatabasePerTest(): { readonly database: OpenDatabase; readonly url: string } {
+  let current: { database: OpenDatabase; test: TestDatabase } | undefined;
+  beforeEach(async () => {
+    const test = await createTestDatabase();
+    const database = openDatabase(test.url);
+    await migrateToLatest(database.db);
+    current = { database, test };
+  });
+  afterEach(async () => {
+    await current?.database.close();
+    await current?.test.drop();
+    current = undefined;
+  });
+  const now = () => {
+    if (!current) throw new Error('the database exists only while a test runs');
+    return current;
+  };
+  return {
+    get database() {
+      return now().database;
+    },
+    get url() {
+      return now().test.url;
+    },
+  };
+}
+
