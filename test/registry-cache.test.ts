@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
 import { sql } from 'kysely';
 import { openDatabase, type OpenDatabase } from '../src/db/database.ts';
-import { createRegistryCache } from '../src/registry/registry-cache.ts';
+import { createRegistryCache, SHARED_READ_MS } from '../src/registry/registry-cache.ts';
 import { startLatchkey, type RunningServer } from './helpers/server.ts';
 import { admin } from './helpers/admin.ts';
 import { freshDatabasePerTest } from './helpers/database.ts';
@@ -27,17 +27,42 @@ describe('the registry cache', () => {
     expect(await cache.get(['k'], load)).toEqual({ loaded: 2 });
   });
 
-  it('reads the version once per request', async () => {
-    const request = {};
-    const cache = createRegistryCache(fresh.database.db, () => request);
+  it('keeps one version for the whole of a request', async () => {
+    let request = {};
+    let now = 0;
+    const cache = createRegistryCache(fresh.database.db, () => request, () => now);
     let loads = 0;
     const load = async () => ++loads;
     expect(await cache.get(['k'], load)).toBe(1);
     await sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(fresh.database.db);
-    // Still the same request: it keeps the version it started with.
+    now += 5 * SHARED_READ_MS;
+    // Still the same request, however long it takes: it keeps the version it started with.
     expect(await cache.get(['k'], load)).toBe(1);
-    const next = createRegistryCache(fresh.database.db, () => ({}));
-    expect(await next.get(['k'], load)).toBe(2);
+    request = {};
+    expect(await cache.get(['k'], load)).toBe(2);
+  });
+
+  it('shares a version read among requests starting within a millisecond, and honours a change after it', async () => {
+    let request = {};
+    let now = 1000;
+    const cache = createRegistryCache(fresh.database.db, () => request, () => now);
+    let loads = 0;
+    const load = async () => ++loads;
+    expect(await cache.get(['k'], load)).toBe(1);
+    await sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(fresh.database.db);
+    // A request starting within the bound of that read shares it ...
+    request = {};
+    now += SHARED_READ_MS / 2;
+    expect(await cache.get(['k'], load)).toBe(1);
+    // ... and the first one starting past it reads the version again and sees the change.
+    request = {};
+    now += SHARED_READ_MS / 2;
+    expect(await cache.get(['k'], load)).toBe(2);
+    // Outside a request, every look-up reads the version (the admin script's provider).
+    const outside = createRegistryCache(fresh.database.db, () => undefined, () => now);
+    expect(await outside.get(['k'], load)).toBe(3);
+    await sql`delete from roles where id = 'r'`.execute(fresh.database.db);
+    expect(await outside.get(['k'], load)).toBe(4);
   });
 
   it('hands out values no caller can change, and forgets failed loads', async () => {
@@ -141,7 +166,7 @@ describe('a running server', () => {
     return { scope: String(claims.scope ?? '').split(' ').filter(Boolean).sort(), roles: claims.roles };
   }
 
-  it('refuses a rotated secret at the very next request', async () => {
+  it('refuses a rotated secret from the next request on', async () => {
     const service = await newService();
     expect((await tokenRequest(service.clientId, service.clientSecret)).status).toBe(200);
     const rotated = (await run('client', 'rotate-secret', service.clientId, '--json')).json<{ clientSecret: string }>();
@@ -151,7 +176,7 @@ describe('a running server', () => {
     expect((await tokenRequest(service.clientId, rotated.clientSecret)).status).toBe(200);
   });
 
-  it('refuses a deleted client at the very next request', async () => {
+  it('refuses a deleted client from the next request on', async () => {
     const service = await newService();
     expect((await tokenRequest(service.clientId, service.clientSecret)).status).toBe(200);
     await run('client', 'delete', service.clientId);
@@ -175,6 +200,8 @@ describe('a running server', () => {
     const service = await newService();
     expect((await tokenRequest(service.clientId, service.clientSecret)).status).toBe(200);
     await plainSql.db.deleteFrom('client_roles').where('client_id', '=', service.clientId).execute();
+    // A change is honoured by requests starting SHARED_READ_MS after it; this one is quick enough to beat that.
+    await new Promise((resolve) => setTimeout(resolve, 2 * SHARED_READ_MS));
     expect((await grantedScopes(service.clientId, service.clientSecret)).scope).toEqual([]);
     expect((await run('api', 'delete', API)).code).toBe(0);
     const response = await tokenRequest(service.clientId, service.clientSecret);
