@@ -29,6 +29,11 @@ export interface Config {
   issuer: string;
   databaseUrl: string;
   argon2: Argon2Settings;
+  /**
+   * Threads in Node's pool (UV_THREADPOOL_SIZE), which runs password hashes and token
+   * signatures; main.ts hands it to libuv before the pool starts.
+   */
+  threadPoolSize: number;
   trustProxy: boolean;
   tokens: TokenSettings;
   /**
@@ -277,6 +282,10 @@ export function loadConfig(env: Env = process.env): Config {
   const production = env.NODE_ENV === 'production';
   const port = readInteger(env, 'PORT', 3000, 0, 65535);
   const host = env.HOST === undefined || env.HOST === '' ? '0.0.0.0' : env.HOST;
+  // One thread per core for hashing, and one more so that tokens are still signed while every
+  // core hashes. Node's own default is four, whatever the cores: a thread too many on two cores
+  // (each pool thread keeps its last hash's memory), too few on more than three.
+  const threadPoolSize = readInteger(env, 'UV_THREADPOOL_SIZE', os.availableParallelism() + 1, 1, 1024);
   return Object.freeze({
     production,
     host,
@@ -290,8 +299,9 @@ export function loadConfig(env: Env = process.env): Config {
       parallelism: readInteger(env, 'ARGON2_PARALLELISM', 1, 1, 64),
       // One per core (more finish no sooner, and each holds its memory while it runs), but
       // never all of libuv's thread pool, which also signs tokens.
-      maxConcurrent: readInteger(env, 'ARGON2_MAX_CONCURRENT', Math.max(1, Math.min(os.availableParallelism(), readInteger(env, 'UV_THREADPOOL_SIZE', 4, 1, 1024) - 1)), 1, 1024),
+      maxConcurrent: readInteger(env, 'ARGON2_MAX_CONCURRENT', Math.max(1, Math.min(os.availableParallelism(), threadPoolSize - 1)), 1, 1024),
     }),
+    threadPoolSize,
     trustProxy: readBoolean(env, 'TRUST_PROXY', false),
     tokens: readTokenSettings(env),
     allowPrivateNetworkFetch: readBoolean(env, 'ALLOW_PRIVATE_NETWORK_FETCH', false),

@@ -29,6 +29,8 @@ function listen(server: http.Server, port: number, host: string): Promise<void> 
 }
 
 const config = readConfig();
+// libuv sizes its pool when it is first used, which has not happened yet.
+process.env.UV_THREADPOOL_SIZE = String(config.threadPoolSize);
 const log = createPinoLogger(config.logLevel);
 let database: OpenDatabase;
 let server: http.Server;

@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -107,12 +108,15 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
       port: 3000,
       issuer: 'http://localhost:3000',
       databaseUrl: 'db/latchkey.sqlite',
-      // One hash per core, leaving one of libuv's four pool threads for token signing.
-      argon2: { memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: Math.min(os.availableParallelism(), 3) },
+      // One hash per core, in a pool of one thread per core and one more for token signing.
+      argon2: { memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: os.availableParallelism() },
+      threadPoolSize: os.availableParallelism() + 1,
     });
-    // A larger pool lets more hashes run at once, still one per core at most.
+    // A pool set larger lets more hashes run at once, still one per core at most.
     expect(loadConfig({ UV_THREADPOOL_SIZE: '64' }).argon2.maxConcurrent).toBe(Math.min(os.availableParallelism(), 63));
     expect(loadConfig({ UV_THREADPOOL_SIZE: '1' }).argon2.maxConcurrent).toBe(1);
+    expect(loadConfig({ UV_THREADPOOL_SIZE: '3' }).threadPoolSize).toBe(3);
+    expect(() => loadConfig({ UV_THREADPOOL_SIZE: '0' })).toThrow(/UV_THREADPOOL_SIZE/);
   });
 
   it('says which port is taken instead of printing a stack', async () => {
@@ -168,6 +172,9 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
       body: new URLSearchParams({ ...form.fields, email: 'slow@example.com', password: 'correct horse battery staple' }),
     }).then((response) => ({ response, answeredAt: Date.now() }));
     await new Promise((resolve) => setTimeout(resolve, 150));
+    // The hash runs in Node's pool, sized one thread per core plus one unless UV_THREADPOOL_SIZE says otherwise.
+    const threads = fs.readdirSync(`/proc/${child.pid}/task`).map((task) => fs.readFileSync(`/proc/${child.pid}/task/${task}/comm`, 'utf8').trim());
+    expect(threads.filter((name) => name.startsWith('libuv-worker'))).toHaveLength(os.availableParallelism() + 1);
     child.kill('SIGTERM');
     const signalledAt = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 50));
