@@ -398,6 +398,17 @@ describe('what a provider vouches for decides what is made and linked', () => {
       await admin(downstream.databaseUrl, ['idp', 'enable', 'open']);
     }
   });
+  it('does not bring a waiting link back when its provider is enabled again', async () => {
+    await registerUser(downstream.databaseUrl, 'relinked@example.com');
+    const { page, browser } = await signInWith({ sub: 'owner-of-relinked', email: 'relinked@example.com', email_verified: false });
+    expect(page.doc.querySelector('.notice')?.text).toContain('relinked@example.com');
+    await admin(downstream.databaseUrl, ['idp', 'disable', 'open']);
+    await admin(downstream.databaseUrl, ['idp', 'enable', 'open']);
+    const afterPassword = asPage(await browser.submit(page, /\/login$/, { email: 'relinked@example.com', password: TEST_PASSWORD }));
+    expect(findForm(afterPassword, /\/confirm$/)).toBeTruthy();
+    const link = await downstream.database.db.selectFrom('user_links').select('subject').where('subject', '=', 'owner-of-relinked').executeTakeFirst();
+    expect(link).toBeUndefined();
+  });
 });
 
 describe('admin: identity providers', () => {

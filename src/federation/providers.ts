@@ -145,7 +145,19 @@ export async function listIdentityProviders(db: Kysely<Database>, options: { ena
 
 export async function setIdentityProviderDisabled(db: Kysely<Database>, id: string, disabled: boolean): Promise<IdentityProvider> {
   await requireIdentityProvider(db, id);
-  await db.updateTable('identity_providers').set({ disabled: disabled ? 1 : 0 }).where('id', '=', id).execute();
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('identity_providers').set({ disabled: disabled ? 1 : 0 }).where('id', '=', id).execute();
+    // Answers already taken from the provider (a link waiting for its password step, a sign-in
+    // about to finish) are dropped for good: enabling it again must not bring them back. Flows
+    // still waiting for its answer stay, so that the answer is refused as from a disabled provider.
+    if (disabled) {
+      await trx
+        .deleteFrom('federation_flows')
+        .where('provider_id', '=', id)
+        .where((eb) => eb.or([eb('pending_subject', 'is not', null), eb('resolved_user_id', 'is not', null)]))
+        .execute();
+    }
+  });
   return requireIdentityProvider(db, id);
 }
 

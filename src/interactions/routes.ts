@@ -133,10 +133,15 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   async function completePendingLink(uid: string, user: { id: string; email: string }) {
     const pending = await pendingLinkOf(db, uid, epochSeconds(clock));
     if (!pending?.pending_subject || pending.pending_email !== user.email) return;
-    await db.transaction().execute(async (trx) => {
+    // The flow is taken before the link is made: one disabled (and so deleted) since it was
+    // read, or taken by a concurrent sign-in, makes no link.
+    const linked = await db.transaction().execute(async (trx) => {
+      const taken = await trx.deleteFrom('federation_flows').where('state', '=', pending.state).returning('state').executeTakeFirst();
+      if (!taken) return false;
       await linkAccount(trx, pending.provider_id, pending.pending_subject!, user.id);
-      await trx.deleteFrom('federation_flows').where('state', '=', pending.state).execute();
+      return true;
     });
+    if (!linked) return;
     await audit({ event: 'account.linked', outcome: 'success', userId: user.id, email: user.email, details: { provider: pending.provider_id } });
   }
 
