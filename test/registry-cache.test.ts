@@ -58,11 +58,16 @@ describe('the registry cache', () => {
     request = {};
     now += SHARED_READ_MS / 2;
     expect(await cache.get(['k'], load)).toBe(2);
+    // A clock going back shares nothing.
+    request = {};
+    now -= 10 * SHARED_READ_MS;
+    await sql`insert into roles (id, name, created_at) values ('r2', 'r2', '2026-01-01')`.execute(fresh.database.db);
+    expect(await cache.get(['k'], load)).toBe(3);
     // Outside a request, every look-up reads the version (the admin script's provider).
     const outside = createRegistryCache(fresh.database.db, () => undefined, () => now);
-    expect(await outside.get(['k'], load)).toBe(3);
-    await sql`delete from roles where id = 'r'`.execute(fresh.database.db);
     expect(await outside.get(['k'], load)).toBe(4);
+    await sql`delete from roles where id = 'r'`.execute(fresh.database.db);
+    expect(await outside.get(['k'], load)).toBe(5);
   });
 
   it('hands out values no caller can change, and forgets failed loads', async () => {

@@ -70,7 +70,8 @@ export function createRegistryCache(
   /** A read started within SHARED_READ_MS, or a new one. */
   function recentGeneration(): Promise<Generation> {
     const now = monotonicMs();
-    if (lastRead && now - lastRead.startedAt < SHARED_READ_MS) return lastRead.generation;
+    // A clock seen going back (only an injected one can) shares nothing.
+    if (lastRead && now >= lastRead.startedAt && now - lastRead.startedAt < SHARED_READ_MS) return lastRead.generation;
     const generation = readGeneration();
     lastRead = { startedAt: now, generation };
     return generation;
