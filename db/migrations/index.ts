@@ -9,6 +9,7 @@ import * as clientBranding from './0007_client_branding.ts';
 import * as federation from './0008_federation.ts';
 import * as registryVersion from './0009_registry_version.ts';
 import * as apiTokenSigningAlg from './0010_api_token_signing_alg.ts';
+import * as partialPayloadIndexes from './0011_partial_payload_indexes.ts';
 
 /** Append-only: a landed migration is never edited; a change is a new entry. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '0008_federation': federation,
   '0009_registry_version': registryVersion,
   '0010_api_token_signing_alg': apiTokenSigningAlg,
+  '0011_partial_payload_indexes': partialPayloadIndexes,
 };
