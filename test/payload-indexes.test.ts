@@ -1,4 +1,6 @@
 import { sql, type Compilable } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import { migrations } from '../db/migrations/index.ts';
 import { describe, expect, it } from 'vitest';
 import { freshDatabasePerTest, testDialect } from './helpers/database.ts';
 
@@ -40,5 +42,13 @@ describe('the provider payload indexes', () => {
     const plan = await planOf(query());
     expect(plan).toContain(name);
     expect(plan).not.toMatch(/\bSCAN oidc_payloads\b(?! USING)/);
+  });
+
+  it('can be taken back to full indexes and forward again', async () => {
+    const migrator = new Migrator({ db: fresh.database.db, provider: { getMigrations: async () => migrations } });
+    expect((await migrator.migrateTo('0010_api_token_signing_alg')).error).toBeUndefined();
+    expect((await definitionOf('oidc_payloads_uid')).toLowerCase()).not.toContain('where');
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    expect((await definitionOf('oidc_payloads_uid')).toLowerCase()).toContain('is not null');
   });
 });

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { PostgresAdapter, sql, type Kysely } from 'kysely';
 
 // Most provider payloads have no uid (only sessions do), no user code (only device codes) and
 // some no grant or account; an index entry for each such null was written, on every insert,
@@ -12,16 +12,30 @@ const indexes = [
   { name: 'oidc_payloads_user_code', columns: ['model', 'user_code'], column: 'user_code' },
 ] as const;
 
-export async function up(db: Kysely<unknown>): Promise<void> {
+type Index = (typeof indexes)[number];
+
+async function replace(db: Kysely<unknown>, build: (name: string, index: Index) => Promise<void>): Promise<void> {
+  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) {
+    for (const index of indexes) {
+      await db.schema.dropIndex(index.name).execute();
+      await build(index.name, index);
+    }
+    return;
+  }
+  // Other instances keep serving while this runs: the new indexes are built first, beside the
+  // old ones (which blocks writes to the table, not reads), so that the exclusive lock taken
+  // by dropping an index is held only for the drops and renames, not for the builds.
+  for (const index of indexes) await build(`${index.name}_next`, index);
   for (const index of indexes) {
     await db.schema.dropIndex(index.name).execute();
-    await db.schema.createIndex(index.name).on('oidc_payloads').columns([...index.columns]).where(index.column, 'is not', null).execute();
+    await sql`alter index ${sql.id(`${index.name}_next`)} rename to ${sql.id(index.name)}`.execute(db);
   }
 }
 
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await replace(db, (name, index) => db.schema.createIndex(name).on('oidc_payloads').columns([...index.columns]).where(index.column, 'is not', null).execute());
+}
+
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const index of indexes) {
-    await db.schema.dropIndex(index.name).execute();
-    await db.schema.createIndex(index.name).on('oidc_payloads').columns([...index.columns]).execute();
-  }
+  await replace(db, (name, index) => db.schema.createIndex(name).on('oidc_payloads').columns([...index.columns]).execute());
 }
