@@ -398,6 +398,42 @@ describe('what a provider vouches for decides what is made and linked', () => {
       await admin(downstream.databaseUrl, ['idp', 'enable', 'open']);
     }
   });
+  it.each([
+    ['a sign-in', { sub: 'slow-answer', email: 'slow-answer@example.com', email_verified: true }],
+    ['a link waiting for its password', { sub: 'slow-link', email: 'slow-link@example.com', email_verified: false }],
+  ])('keeps nothing of %s whose provider is disabled while it answers', async (_, claims) => {
+    if (claims.email === 'slow-link@example.com') await registerUser(downstream.databaseUrl, 'slow-link@example.com');
+    const sign = tokenFor(claims);
+    // The provider is disabled after the callback checked it and before it kept the answer.
+    fake.mintWith(async (c) => {
+      await admin(downstream.databaseUrl, ['idp', 'disable', 'open']);
+      return sign(c);
+    });
+    const { browser, authorize } = await startAtFake();
+    try {
+      const { page } = await answer(browser, authorize);
+      expect(page.status).toBe(403);
+      expect(page.html).toContain('Signing in with Open has been turned off');
+      const kept = await downstream.database.db.selectFrom('federation_flows').select('state').where('provider_id', '=', 'open').where((eb) => eb.or([eb('pending_subject', 'is not', null), eb('resolved_user_id', 'is not', null)])).execute();
+      expect(kept).toEqual([]);
+    } finally {
+      await admin(downstream.databaseUrl, ['idp', 'enable', 'open']);
+    }
+  });
+
+  it('makes a waiting link once when two tabs finish it, and signs both in', async () => {
+    await registerUser(downstream.databaseUrl, 'two-tabs@example.com');
+    const first = await signInWith({ sub: 'owner-of-two-tabs', email: 'two-tabs@example.com', email_verified: false });
+    const second = await signInWith({ sub: 'owner-of-two-tabs', email: 'two-tabs@example.com', email_verified: false });
+    const [one, two] = await Promise.all(
+      [first, second].map(async ({ page, browser }) => asPage(await browser.submit(page, /\/login$/, { email: 'two-tabs@example.com', password: TEST_PASSWORD }))),
+    );
+    expect(findForm(one!, /\/confirm$/)).toBeTruthy();
+    expect(findForm(two!, /\/confirm$/)).toBeTruthy();
+    const links = await downstream.database.db.selectFrom('user_links').select('user_id').where('subject', '=', 'owner-of-two-tabs').execute();
+    expect(links).toHaveLength(1);
+  });
+
   it('does not bring a waiting link back when its provider is enabled again', async () => {
     await registerUser(downstream.databaseUrl, 'relinked@example.com');
     const { page, browser } = await signInWith({ sub: 'owner-of-relinked', email: 'relinked@example.com', email_verified: false });
@@ -412,6 +448,16 @@ describe('what a provider vouches for decides what is made and linked', () => {
 });
 
 describe('admin: identity providers', () => {
+  it('deletes a provider with the sign-ins under way at it', async () => {
+    expect((await admin(downstream.databaseUrl, ['idp', 'create', '--id', 'doomed', '--name', 'Doomed', '--issuer', 'http://127.0.0.1:9', '--client-id', 'x'])).code).toBe(0);
+    await downstream.database.db
+      .insertInto('federation_flows')
+      .values({ state: 'doomed-flow', interaction_uid: 'i', provider_id: 'doomed', nonce: 'n', code_verifier: 'v', pending_subject: 's', pending_email: 'doomed@example.com', resolved_user_id: null, expires_at: 4_000_000_000 })
+      .execute();
+    expect((await admin(downstream.databaseUrl, ['idp', 'delete', 'doomed'])).code).toBe(0);
+    expect(await downstream.database.db.selectFrom('federation_flows').select('state').where('provider_id', '=', 'doomed').execute()).toEqual([]);
+  });
+
   it('lists, shows, disables and refuses bad input', async () => {
     const listed = (await admin(downstream.databaseUrl, ['idp', 'list', '--json'])).json<{ id: string; disabled: boolean }[]>();
     expect(listed.map((p) => p.id)).toEqual(expect.arrayContaining(['upstream', 'gone']));

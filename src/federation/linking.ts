@@ -83,8 +83,17 @@ export async function unlinkAccount(db: Kysely<Database>, userId: string, provid
   return Number(result.numDeletedRows) > 0;
 }
 
-export async function linkAccount(trx: Kysely<Database>, providerId: string, subject: string, userId: string) {
-  await trx.insertInto('user_links').values({ provider_id: providerId, subject, user_id: userId, created_at: new Date().toISOString() }).execute();
+/**
+ * Links an upstream account to a user unless it is linked already (to them, by a sign-in in
+ * another tab, or to someone else); says whether this call made the link.
+ */
+export async function linkAccount(trx: Kysely<Database>, providerId: string, subject: string, userId: string): Promise<boolean> {
+  const result = await trx
+    .insertInto('user_links')
+    .values({ provider_id: providerId, subject, user_id: userId, created_at: new Date().toISOString() })
+    .onConflict((oc) => oc.columns(['provider_id', 'subject']).doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
 }
 
 /**

@@ -163,7 +163,12 @@ export async function setIdentityProviderDisabled(db: Kysely<Database>, id: stri
 
 export async function deleteIdentityProvider(db: Kysely<Database>, id: string): Promise<void> {
   await requireIdentityProvider(db, id);
-  await db.deleteFrom('identity_providers').where('id', '=', id).execute();
+  await db.transaction().execute(async (trx) => {
+    // Flows name their provider without a foreign key; none may outlive it, or come back to a
+    // provider created later with the same id.
+    await trx.deleteFrom('federation_flows').where('provider_id', '=', id).execute();
+    await trx.deleteFrom('identity_providers').where('id', '=', id).execute();
+  });
 }
 
 /** The upstream client secret, opened from its sealed copy. */

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import Router from '@koa/router';
-import type { Kysely, Selectable } from 'kysely';
+import type { DeleteQueryBuilder, DeleteResult, Kysely, Selectable } from 'kysely';
 import type Provider from 'oidc-provider';
 import * as oidc from 'openid-client';
 import type { Database, FederationFlowTable } from '../db/schema.ts';
@@ -9,6 +9,7 @@ import { HttpError } from '../http/http-error.ts';
 import type { Csrf } from '../interactions/csrf.ts';
 import type { AuditEvent } from '../audit/audit.ts';
 import { epochSeconds, type Clock } from '../time.ts';
+import { isPostgres } from '../db/database.ts';
 import { findProviderRow, toIdentityProvider, type IdentityProvider } from './providers.ts';
 import { resolveUpstreamAccount, type UpstreamClaims } from './linking.ts';
 import { UpstreamUnavailable, type UpstreamDirectory } from './upstream.ts';
@@ -89,11 +90,32 @@ export function createFederationRouter(deps: FederationDependencies): Router {
    * What a callback found, for the next step on its interaction. Stored under a new key the
    * browser never sees: the flow cookie's state is spent, so no callback can pick this up again.
    */
-  async function keepOutcome(flow: FlowRow, outcome: Pick<FlowRow, 'pending_subject' | 'pending_email'> | Pick<FlowRow, 'resolved_user_id'>) {
-    await db
-      .insertInto('federation_flows')
-      .values({ ...flow, ...outcome, state: oidc.randomState(), expires_at: epochSeconds(clock) + FLOW_TTL_SECONDS })
-      .execute();
+  async function keepOutcome(flow: FlowRow, outcome: Pick<FlowRow, 'pending_subject' | 'pending_email'> | Pick<FlowRow, 'resolved_user_id'>): Promise<boolean> {
+    // Kept only while the provider is enabled: disabling it deletes the outcomes kept so far,
+    // and this one may be written after that, the upstream's answer having taken a while.
+    // Writing first takes SQLite's write lock; on PostgreSQL the provider's row is locked
+    // against a disable until this commits.
+    return db
+      .transaction()
+      .execute(async (trx) => {
+        await trx
+          .insertInto('federation_flows')
+          .values({ ...flow, ...outcome, state: oidc.randomState(), expires_at: epochSeconds(clock) + FLOW_TTL_SECONDS })
+          .execute();
+        const enabled = await trx
+          .selectFrom('identity_providers')
+          .select('id')
+          .where('id', '=', flow.provider_id)
+          .where('disabled', '=', 0)
+          .$if(isPostgres(trx), (qb) => qb.forShare())
+          .executeTakeFirst();
+        if (!enabled) throw new ProviderDisabled();
+        return true;
+      })
+      .catch((err: unknown) => {
+        if (err instanceof ProviderDisabled) return false;
+        throw err;
+      });
   }
 
   router.get(CALLBACK_PATH, async (ctx) => {
@@ -112,10 +134,11 @@ export function createFederationRouter(deps: FederationDependencies): Router {
       await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'bad_state', ip: ctx.ip, details: { provider: provider?.id } });
       throw federationFailure(provider, 'error.federation.state', flow?.interaction_uid);
     }
+    const disabledMidway = () => federationFailure(provider, 'error.federation.providerDisabled', flow.interaction_uid, 403);
     // An administrator who disables a provider stops the sign-ins already under way at it too.
     if (row.disabled) {
       await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'provider_disabled', ip: ctx.ip, details: { provider: provider.id } });
-      throw federationFailure(provider, 'error.federation.providerDisabled', flow.interaction_uid, 403);
+      throw disabledMidway();
     }
 
     if (typeof ctx.query.error === 'string') {
@@ -147,12 +170,14 @@ export function createFederationRouter(deps: FederationDependencies): Router {
     }
     if (resolution.kind === 'link_required') {
       // Kept for the password sign-in on this interaction, which then makes the link.
-      await keepOutcome(flow, { pending_subject: claims.sub, pending_email: resolution.email });
+      if (!(await keepOutcome(flow, { pending_subject: claims.sub, pending_email: resolution.email }))) throw disabledMidway();
       await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'link_required', email: resolution.email, ip: ctx.ip, details: { provider: provider.id } });
       ctx.status = 303;
       ctx.redirect(`/interaction/${flow.interaction_uid}`);
       return;
     }
+    // The interaction's cookie is scoped to its own path, so the sign-in is finished there.
+    if (!(await keepOutcome(flow, { resolved_user_id: resolution.user.id }))) throw disabledMidway();
     await audit({
       event: 'sign_in.federated',
       outcome: 'success',
@@ -161,8 +186,6 @@ export function createFederationRouter(deps: FederationDependencies): Router {
       ip: ctx.ip,
       details: { provider: provider.id, created: resolution.created, linked: resolution.linked },
     });
-    // The interaction's cookie is scoped to its own path, so the sign-in is finished there.
-    await keepOutcome(flow, { resolved_user_id: resolution.user.id });
     ctx.status = 303;
     ctx.redirect(`/interaction/${flow.interaction_uid}/federated`);
   });
@@ -170,15 +193,9 @@ export function createFederationRouter(deps: FederationDependencies): Router {
   router.get('/interaction/:uid/federated', async (ctx) => {
     const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
     if (details.uid !== ctx.params.uid) throw new HttpError(400, 'error.expired.title', 'error.expired.message');
-    const flow = await db
-      .selectFrom('federation_flows')
-      .selectAll()
-      .where('interaction_uid', '=', details.uid)
-      .where('resolved_user_id', 'is not', null)
-      .where('expires_at', '>', epochSeconds(clock))
-      .executeTakeFirst();
+    const now = epochSeconds(clock);
+    const flow = await takeFlow(db, (qb) => qb.where('interaction_uid', '=', details.uid).where('resolved_user_id', 'is not', null).where('expires_at', '>', now));
     if (!flow) throw new HttpError(400, 'error.expired.title', 'error.expired.message', {}, { backTo: `/interaction/${details.uid}` });
-    await db.deleteFrom('federation_flows').where('state', '=', flow.state).execute();
     const redirectTo = await deps.provider().interactionResult(
       ctx.req,
       ctx.res,
@@ -190,6 +207,19 @@ export function createFederationRouter(deps: FederationDependencies): Router {
   });
 
   return router;
+}
+
+class ProviderDisabled extends Error {}
+
+/**
+ * Takes (deletes and returns) the flow the filter picks, only while its provider is enabled:
+ * what a callback kept is used once, and never for a provider disabled since.
+ */
+export async function takeFlow(db: Kysely<Database>, filter: (qb: DeleteQueryBuilder<Database, 'federation_flows', DeleteResult>) => DeleteQueryBuilder<Database, 'federation_flows', DeleteResult>) {
+  return filter(db.deleteFrom('federation_flows'))
+    .where('provider_id', 'in', (eb) => eb.selectFrom('identity_providers').select('id').where('disabled', '=', 0))
+    .returningAll()
+    .executeTakeFirst();
 }
 
 function digest(value: string): string {

@@ -10,7 +10,7 @@ import { HttpError } from '../http/http-error.ts';
 import type { MessageKey } from '../i18n/catalogue.ts';
 import { findClientRow, toClient } from '../clients/clients.ts';
 import { listIdentityProviders } from '../federation/providers.ts';
-import { pendingLinkOf } from '../federation/routes.ts';
+import { pendingLinkOf, takeFlow } from '../federation/routes.ts';
 import { linkAccount } from '../federation/linking.ts';
 import { findApiByIdentifier } from '../apis/apis.ts';
 import type { ThrottleSettings } from '../config.ts';
@@ -133,13 +133,11 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   async function completePendingLink(uid: string, user: { id: string; email: string }) {
     const pending = await pendingLinkOf(db, uid, epochSeconds(clock));
     if (!pending?.pending_subject || pending.pending_email !== user.email) return;
-    // The flow is taken before the link is made: one disabled (and so deleted) since it was
-    // read, or taken by a concurrent sign-in, makes no link.
+    // The flow is taken before the link is made: one whose provider has been disabled, or
+    // taken by a concurrent sign-in, makes no link.
     const linked = await db.transaction().execute(async (trx) => {
-      const taken = await trx.deleteFrom('federation_flows').where('state', '=', pending.state).returning('state').executeTakeFirst();
-      if (!taken) return false;
-      await linkAccount(trx, pending.provider_id, pending.pending_subject!, user.id);
-      return true;
+      const taken = await takeFlow(trx, (qb) => qb.where('state', '=', pending.state));
+      return taken ? linkAccount(trx, pending.provider_id, pending.pending_subject!, user.id) : false;
     });
     if (!linked) return;
     await audit({ event: 'account.linked', outcome: 'success', userId: user.id, email: user.email, details: { provider: pending.provider_id } });
