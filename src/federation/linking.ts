@@ -4,6 +4,7 @@ import type { Database } from '../db/schema.ts';
 import { findUserByEmail, findUserById, type User } from '../accounts/users.ts';
 import { isPlausibleEmail, normalizeEmail } from '../accounts/emails.ts';
 import type { IdentityProvider } from './providers.ts';
+import { isUniqueViolation } from '../db/conflicts.ts';
 
 /** What the upstream ID token says about the person. */
 export interface UpstreamClaims {
@@ -110,6 +111,18 @@ export async function linkAccount(trx: Kysely<Database>, providerId: string, sub
  * account the squatter can still use.
  */
 export async function resolveUpstreamAccount(db: Kysely<Database>, provider: IdentityProvider, claims: UpstreamClaims): Promise<Resolution> {
+  try {
+    return await resolveOnce(db, provider, claims);
+  } catch (err) {
+    // Two answers for the same new upstream account (two tabs) may both find nothing and both
+    // make it; the one that commits second is refused by the unique email, and a second look
+    // finds what the first made.
+    if (!isUniqueViolation(err)) throw err;
+    return resolveOnce(db, provider, claims);
+  }
+}
+
+function resolveOnce(db: Kysely<Database>, provider: IdentityProvider, claims: UpstreamClaims): Promise<Resolution> {
   return db.transaction().execute(async (trx): Promise<Resolution> => {
     const link = await trx.selectFrom('user_links').select('user_id').where('provider_id', '=', provider.id).where('subject', '=', claims.sub).executeTakeFirst();
     if (link) {
