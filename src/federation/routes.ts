@@ -249,7 +249,5 @@ export async function pendingLinkOf(db: Kysely<Database>, interactionUid: string
     .where('federation_flows.interaction_uid', '=', interactionUid)
     .where('federation_flows.pending_subject', 'is not', null)
     .where('federation_flows.expires_at', '>', now)
-    // A provider disabled while its link waited for the password must not be linked after all.
-    .where('identity_providers.disabled', '=', 0)
     .executeTakeFirst();
 }
