@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { startLatchkey, type RunningServer } from './helpers/server.ts';
 import { admin, registerApp, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
 import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
 import { asLanding, asPage, Browser, findForm, type Page } from './helpers/browser.ts';
 import { generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { startFakeUpstream, validIdToken, type FakeUpstream, type MintContext } from './helpers/fake-upstream.ts';
-import { testDialect } from './helpers/database.ts';
+import { testDialect, withOtherConnection } from './helpers/database.ts';
 
 // Federation tested for real: a second Latchkey instance is the upstream provider.
 let downstream: RunningServer;
@@ -427,9 +426,7 @@ describe('what a provider vouches for decides what is made and linked', () => {
   it.skipIf(testDialect !== 'postgres')('signs in, not fails, when a sign-up for the same person commits first', async () => {
     fake.mintWith(tokenFor({ sub: 'racer', email: 'racer@example.com', email_verified: true }));
     const { browser, authorize } = await startAtFake();
-    const other = new pg.Client({ connectionString: downstream.databaseUrl });
-    await other.connect();
-    try {
+    await withOtherConnection(downstream.databaseUrl, async (other) => {
       // Another tab's sign-up, not yet committed when this one looks, so both make the account.
       await other.query('begin');
       await other.query("insert into users (id, email, email_verified, disabled, created_at, updated_at) values ('racer-first', 'racer@example.com', 1, 0, '2026-01-01', '2026-01-01')");
@@ -439,9 +436,7 @@ describe('what a provider vouches for decides what is made and linked', () => {
       await other.query('commit');
       const { page } = await answered;
       expect(findForm(page, /\/confirm$/)).toBeTruthy();
-    } finally {
-      await other.end();
-    }
+    });
     expect(await downstream.database.db.selectFrom('users').select('id').where('email', '=', 'racer@example.com').execute()).toEqual([{ id: 'racer-first' }]);
   });
 

@@ -27,12 +27,17 @@ describe('the registry cache', () => {
     expect(await cache.get(['k'], load)).toEqual({ loaded: 2 });
   });
 
+  /** A loader that returns how many times it has been called. */
+  const countingLoad = () => {
+    let loads = 0;
+    return async () => ++loads;
+  };
+
   it('keeps one version for the whole of a request', async () => {
     let request = {};
     let now = 0;
     const cache = createRegistryCache(fresh.database.db, () => request, () => now);
-    let loads = 0;
-    const load = async () => ++loads;
+    const load = countingLoad();
     expect(await cache.get(['k'], load)).toBe(1);
     await sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(fresh.database.db);
     now += 5 * SHARED_READ_MS;
@@ -46,8 +51,7 @@ describe('the registry cache', () => {
     let request = {};
     let now = 1000;
     const cache = createRegistryCache(fresh.database.db, () => request, () => now);
-    let loads = 0;
-    const load = async () => ++loads;
+    const load = countingLoad();
     expect(await cache.get(['k'], load)).toBe(1);
     await sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(fresh.database.db);
     // A request starting within the bound of that read shares it ...

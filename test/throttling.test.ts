@@ -1,9 +1,8 @@
 import { sql } from 'kysely';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { admitAttempt, releaseAttempt } from '../src/accounts/throttling.ts';
 import type { ThrottleSettings } from '../src/config.ts';
-import { freshDatabasePerTest, testDialect } from './helpers/database.ts';
+import { freshDatabasePerTest, testDialect, withOtherConnection } from './helpers/database.ts';
 
 const fresh = freshDatabasePerTest();
 
@@ -58,9 +57,7 @@ describe('sign-in throttling counters', () => {
       .execute();
     // Another transaction takes the rows in the opposite order, as the housekeeping purge may;
     // its longer deadlock_timeout makes PostgreSQL abort the attempt's transaction, not it.
-    const other = new pg.Client({ connectionString: fresh.url });
-    await other.connect();
-    try {
+    await withOtherConnection(fresh.url, async (other) => {
       await other.query('begin');
       await other.query("set local deadlock_timeout = '10s'");
       await other.query("select * from sign_in_throttles where key = 'ip:203.0.113.10' for update");
@@ -69,9 +66,7 @@ describe('sign-in throttling counters', () => {
       await other.query("select * from sign_in_throttles where key = 'account:locked@example.com' for update");
       await other.query('commit');
       expect(await admitted).toMatchObject({ admitted: true });
-    } finally {
-      await other.end();
-    }
+    });
     expect(await counters()).toEqual([
       { key: 'account:locked@example.com', failures: 2 },
       { key: 'ip:203.0.113.10', failures: 2 },

@@ -25,14 +25,8 @@ export function tempDatabaseFile(): string {
   return path.join(dir, 'latchkey.sqlite');
 }
 
-async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: postgresAdminUrl });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
+function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withOtherConnection(postgresAdminUrl, work);
 }
 
 export interface TestDatabase {
@@ -94,3 +88,16 @@ export function freshDatabasePerTest(): { readonly database: OpenDatabase; reado
   };
 }
 
+/**
+ * Runs `use` with a second PostgreSQL connection of its own (another instance, another tab's
+ * transaction), closed afterwards.
+ */
+export async function withOtherConnection<T>(url: string, use: (other: pg.Client) => Promise<T>): Promise<T> {
+  const other = new pg.Client({ connectionString: url });
+  await other.connect();
+  try {
+    return await use(other);
+  } finally {
+    await other.end();
+  }
+}
