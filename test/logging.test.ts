@@ -25,9 +25,36 @@ describe('the log', () => {
     expect(JSON.stringify(lines)).not.toMatch(/hunter2|s3cr3t|Bearer/);
   });
 
-  it('writes the request line as built', () => {
+  it('writes the request line as pino writes its other lines, one line whatever the path holds', () => {
+    const raw: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        raw.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    const log = createPinoLogger('info', stream);
+    const hostile = '/a"b\\c\n{"level":"error"}\u2028\u0000\ud800é';
+    log({ level: 'info', event: 'request', requestId: 'r-12345678', method: 'POST', path: '/token', status: 200, ms: 1.5 });
+    log({ level: 'info', event: 'request', requestId: 'r-87654321', method: 'GET', path: hostile, status: 404, ms: 0 });
+    log({ level: 'info', event: 'other', requestId: 'r-12345678' });
+    const text = raw.join('');
+    const lines = text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toEqual({ level: 'info', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/), event: 'request', requestId: 'r-12345678', method: 'POST', path: '/token', status: 200, ms: 1.5 });
+    expect(Object.keys(lines[0]!)).toEqual(['level', 'time', 'event', 'requestId', 'method', 'path', 'status', 'ms']);
+    // A path cannot end the line early or forge another.
+    expect(lines[1]).toMatchObject({ event: 'request', path: hostile, status: 404 });
+    // Same leading fields, in the same order, as a line pino wrote.
+    expect(Object.keys(lines[2]!)).toEqual(['level', 'time', 'event', 'requestId']);
+    expect(Math.abs(Date.parse(lines[2]!.time as string) - Date.parse(lines[0]!.time as string))).toBeLessThan(1000);
+  });
+
+  it('writes no request lines below info', () => {
     const { lines, stream } = collector();
-    createPinoLogger('info', stream)({ level: 'info', event: 'request', requestId: 'r-12345678', method: 'POST', path: '/token', status: 200, ms: 1.5 });
-    expect(lines).toEqual([expect.objectContaining({ level: 'info', event: 'request', requestId: 'r-12345678', method: 'POST', path: '/token', status: 200, ms: 1.5 })]);
+    const log = createPinoLogger('warn', stream);
+    log({ level: 'info', event: 'request', requestId: 'r-12345678', method: 'POST', path: '/token', status: 200, ms: 1.5 });
+    log({ level: 'warn', event: 'kept' });
+    expect(lines).toEqual([expect.objectContaining({ event: 'kept' })]);
   });
 });

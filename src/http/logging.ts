@@ -15,15 +15,12 @@ export type Logger = (entry: LogEntry) => void;
  * redaction list is a second line of defence should a secret-bearing field ever be passed.
  */
 export function createPinoLogger(level: string = 'info', destination: pino.DestinationStream = pino.destination(1)): Logger {
-  const options: pino.LoggerOptions = {
-    level,
-    base: undefined,
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  };
   const logger = pino(
     {
-      ...options,
+      level,
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
       redact: {
         paths: ['password', 'client_secret', 'code', 'code_verifier', 'refresh_token', 'access_token', 'id_token', 'token', 'authorization', 'cookie', '*.password', '*.authorization', '*.cookie'],
         censor: '[redacted]',
@@ -31,10 +28,41 @@ export function createPinoLogger(level: string = 'info', destination: pino.Desti
     },
     destination,
   );
-  // The line logged for every request has a fixed shape, built by requestLogging below from
-  // values that carry no secret; redacting it cost about 4 % of a token request's CPU.
-  const requestLogger = pino(options, destination);
-  return ({ level: entryLevel, ...fields }) => (fields.event === 'request' ? requestLogger : logger)[entryLevel](fields);
+  const writeRequestLine = logger.isLevelEnabled('info') ? requestLineWriter(destination) : () => {};
+  return (entry) => {
+    if (entry.event === 'request') return writeRequestLine(entry as unknown as RequestLine);
+    const { level: entryLevel, ...fields } = entry;
+    logger[entryLevel](fields);
+  };
+}
+
+interface RequestLine {
+  requestId: string;
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+}
+
+/**
+ * The line logged for every request has a fixed shape and carries no secret (requestLogging
+ * builds it), so it is written as pino would write it without going through pino: its
+ * serialisation and time stamp were about 10 µs, 2–3 % of a token request's CPU.
+ * Requests ending in the same millisecond share one time stamp string.
+ */
+function requestLineWriter(destination: pino.DestinationStream): (line: RequestLine) => void {
+  let stampedAt = 0;
+  let stamp = '';
+  return ({ requestId, method, path, status, ms }) => {
+    const now = Date.now();
+    if (now !== stampedAt) {
+      stampedAt = now;
+      stamp = new Date(now).toISOString();
+    }
+    destination.write(
+      `{"level":"info","time":"${stamp}","event":"request","requestId":${JSON.stringify(String(requestId))},"method":${JSON.stringify(String(method))},"path":${JSON.stringify(String(path))},"status":${Number(status)},"ms":${Number(ms)}}\n`,
+    );
+  };
 }
 
 // A request id from the proxy in front is kept when it looks like one; anything else is replaced.
