@@ -86,9 +86,8 @@ async function againAfterDeadlock<T>(transaction: () => Promise<T>): Promise<T> 
 
 function admitOnce(db: Kysely<Database>, keys: string[], account: Counter, address: Counter, settings: ThrottleSettings, now: number): Promise<Admission> {
   return db.transaction().execute(async (trx): Promise<Admission> => {
-    // Writing first gives PostgreSQL a row to lock for a key not seen before, and makes SQLite take
-    // the database's write lock before anything is read, so another process (the admin script)
-    // cannot change the counters between this read and the writes below.
+    // Writing first gives PostgreSQL a row to lock for a key not seen before. (SQLite
+    // transactions hold the write lock from their start: src/db/database.ts.)
     await trx
       .insertInto('sign_in_throttles')
       .values(keys.map((key) => ({ key, failures: 0, last_failure_at: now, blocked_until: null })))

@@ -93,8 +93,8 @@ export function createFederationRouter(deps: FederationDependencies): Router {
   async function keepOutcome(flow: FlowRow, outcome: Pick<FlowRow, 'pending_subject' | 'pending_email'> | Pick<FlowRow, 'resolved_user_id'>): Promise<boolean> {
     // Kept only while the provider is enabled: disabling it deletes the outcomes kept so far,
     // and this one may be written after that, the upstream's answer having taken a while.
-    // Writing first takes SQLite's write lock; on PostgreSQL the provider's row is locked
-    // against a disable until this commits.
+    // On PostgreSQL the provider's row is locked against a disable until this commits; SQLite
+    // transactions hold the write lock from their start.
     return db
       .transaction()
       .execute(async (trx) => {
