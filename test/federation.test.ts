@@ -417,6 +417,14 @@ describe('what a provider vouches for decides what is made and linked', () => {
       expect(page.html).toContain('Signing in with Open has been turned off');
       const kept = await downstream.database.db.selectFrom('federation_flows').select('state').where('provider_id', '=', 'open').where((eb) => eb.or([eb('pending_subject', 'is not', null), eb('resolved_user_id', 'is not', null)])).execute();
       expect(kept).toEqual([]);
+      // Refused as a provider found disabled earlier is, with an audit row naming what was made.
+      const refusals = await downstream.database.db.selectFrom('audit_events').select(['user_id', 'details']).where('event', '=', 'sign_in.federated').where('reason', '=', 'provider_disabled').execute();
+      const audited = refusals.map((r) => ({ userId: r.user_id, details: JSON.parse(r.details!) as Record<string, unknown> })).filter((r) => r.details.subject === claims.sub);
+      expect(audited.map((a) => a.details)).toEqual([expect.objectContaining({ provider: 'open', subject: claims.sub })]);
+      if (claims.email_verified) {
+        const madeBySignUp = await downstream.database.db.selectFrom('users').select('id').where('email', '=', claims.email).executeTakeFirstOrThrow();
+        expect(audited[0]).toMatchObject({ userId: madeBySignUp.id, details: { created: true } });
+      }
     } finally {
       await admin(downstream.databaseUrl, ['idp', 'enable', 'open']);
     }

@@ -134,12 +134,13 @@ export function createFederationRouter(deps: FederationDependencies): Router {
       await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'bad_state', ip: ctx.ip, details: { provider: provider?.id } });
       throw federationFailure(provider, 'error.federation.state', flow?.interaction_uid);
     }
-    const disabledMidway = () => federationFailure(provider, 'error.federation.providerDisabled', flow.interaction_uid, 403);
-    // An administrator who disables a provider stops the sign-ins already under way at it too.
-    if (row.disabled) {
-      await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'provider_disabled', ip: ctx.ip, details: { provider: provider.id } });
-      throw disabledMidway();
-    }
+    // An administrator who disables a provider stops the sign-ins already under way at it too,
+    // whether found before the upstream round trip or while keeping its answer.
+    const disabledMidway = async (details: Record<string, unknown> = {}, userId?: string) => {
+      await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'provider_disabled', userId, ip: ctx.ip, details: { provider: provider.id, ...details } });
+      return federationFailure(provider, 'error.federation.providerDisabled', flow.interaction_uid, 403);
+    };
+    if (row.disabled) throw await disabledMidway();
 
     if (typeof ctx.query.error === 'string') {
       await audit({ event: 'sign_in.federated', outcome: 'failure', reason: `upstream_${ctx.query.error}`.slice(0, 60), ip: ctx.ip, details: { provider: provider.id } });
@@ -170,14 +171,18 @@ export function createFederationRouter(deps: FederationDependencies): Router {
     }
     if (resolution.kind === 'link_required') {
       // Kept for the password sign-in on this interaction, which then makes the link.
-      if (!(await keepOutcome(flow, { pending_subject: claims.sub, pending_email: resolution.email }))) throw disabledMidway();
+      if (!(await keepOutcome(flow, { pending_subject: claims.sub, pending_email: resolution.email }))) throw await disabledMidway({ subject: claims.sub });
       await audit({ event: 'sign_in.federated', outcome: 'failure', reason: 'link_required', email: resolution.email, ip: ctx.ip, details: { provider: provider.id } });
       ctx.status = 303;
       ctx.redirect(`/interaction/${flow.interaction_uid}`);
       return;
     }
     // The interaction's cookie is scoped to its own path, so the sign-in is finished there.
-    if (!(await keepOutcome(flow, { resolved_user_id: resolution.user.id }))) throw disabledMidway();
+    // An account made by sign-up from this answer stays (it was committed with its link); the
+    // audit row names it.
+    if (!(await keepOutcome(flow, { resolved_user_id: resolution.user.id }))) {
+      throw await disabledMidway({ subject: claims.sub, created: resolution.created, linked: resolution.linked }, resolution.user.id);
+    }
     await audit({
       event: 'sign_in.federated',
       outcome: 'success',
