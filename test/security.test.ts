@@ -5,6 +5,7 @@ import { startLatchkey, type RunningServer } from './helpers/server.ts';
 import { admin, registerApp, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
 import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
 import { asPage, type Browser } from './helpers/browser.ts';
+import { clientSecretMatches, digestClientSecret } from '../src/clients/client-secrets.ts';
 
 let server: RunningServer;
 let rp: RelyingParty;
@@ -224,5 +225,16 @@ describe('audit trail', () => {
     const bad = await admin(server.databaseUrl, ['audit', '--since', 'yesterday']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--since must be/);
+  });
+});
+
+describe('client secrets at rest', () => {
+  it('are stored as their SHA-256 (base64url), so digests stored by any version keep matching', () => {
+    // SHA-256("abc") from FIPS 180-2, and a secret beyond ASCII (hashed as UTF-8).
+    expect(digestClientSecret('abc')).toBe('ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0');
+    expect(digestClientSecret('sécret')).toBe('llkpd1qkbxBf3iG_ue1tc_8BPDCeAZJOPeNJSsv2NNQ');
+    expect(clientSecretMatches(digestClientSecret('sécret'), 'sécret')).toBe(true);
+    expect(clientSecretMatches(digestClientSecret('sécret'), 'secret')).toBe(false);
+    expect(clientSecretMatches('short', 'abc')).toBe(false);
   });
 });

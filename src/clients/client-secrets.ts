@@ -11,11 +11,11 @@ export function generateClientSecret(): string {
  * at the hash rate.
  */
 export function digestClientSecret(secret: string): string {
-  return crypto.createHash('sha256').update(secret, 'utf8').digest('base64url');
+  return crypto.hash('sha256', secret, 'base64url');
 }
 
 export function clientSecretMatches(storedDigest: string, presented: string): boolean {
   const expected = Buffer.from(storedDigest, 'base64url');
-  const actual = crypto.createHash('sha256').update(presented, 'utf8').digest();
+  const actual = crypto.hash('sha256', presented, 'buffer');
   return expected.length === actual.length && crypto.timingSafeEqual(expected, actual);
 }
