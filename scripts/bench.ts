@@ -294,6 +294,8 @@ async function argonVerificationsAlone(): Promise<Measured> {
 const argonAlone = (measured: Measured) => toFigure(ARGON, measured, 0, null);
 
 const ccBody = (api: string) => `grant_type=client_credentials&resource=${encodeURIComponent(api)}&scope=bench%3Aread`;
+// Names bare oidc-provider's figures, which sit beside Latchkey's in the table.
+const BARE = 'bare oidc-provider';
 const percent = (ours: number, theirs: number) => `${((ours / theirs) * 100).toFixed(0)} %`;
 
 async function main() {
@@ -326,14 +328,19 @@ async function main() {
   const { child: latchkey } = await startProcess(startArguments(), serverEnv, listening);
   const pid = latchkey.pid!;
   const app: App = { issuer, clientId: appClient.clientId, clientSecret: appClient.clientSecret, redirectUri: 'http://127.0.0.1:1/cb' };
+  // Bare oidc-provider runs beside Latchkey and each of its scenarios right after Latchkey's
+  // same one, so that the two figures compared meet the machine in the same state: on a
+  // shared machine, minutes apart can differ by more than the gap being measured.
+  let bare: Awaited<ReturnType<typeof startBare>> | null = null;
   try {
+    if (runs('bare')) bare = await startBare();
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const idleRss = rssMb(pid);
     const serviceAuth = { ...form, authorization: basic(service.clientId, service.clientSecret) };
 
-    if (runs('client-credentials')) {
-      figures.push(await httpScenario('client_credentials (JWT, RS256)', pid, { url: `${issuer}/token`, method: 'POST', headers: serviceAuth, body: ccBody(API) }));
-      figures.push(await httpScenario('client_credentials (JWT, ES256)', pid, { url: `${issuer}/token`, method: 'POST', headers: serviceAuth, body: ccBody(API_ES256) }));
+    for (const [alg, api] of [['RS256', API], ['ES256', API_ES256]] as const) {
+      if (runs('client-credentials')) figures.push(await httpScenario(`client_credentials (JWT, ${alg})`, pid, { url: `${issuer}/token`, method: 'POST', headers: serviceAuth, body: ccBody(api) }));
+      if (bare) figures.push(await bare.clientCredentials(alg));
     }
 
     // --- refresh_token with rotation: one chain per connection, started by real sign-ins
@@ -342,6 +349,7 @@ async function main() {
       for (let i = 0; i < connections; i++) chains.push((await signIn(app, 'bench@example.com', PASSWORD, 'openid offline_access')).refresh_token!);
       figures.push(await loopScenario('refresh_token (rotation, RS256 ID token)', pid, connections, refreshChains(issuer, basic(app.clientId, app.clientSecret), chains)));
     }
+    if (bare) figures.push(await bare.refresh());
 
     // --- userinfo, introspection, JWKS
     const tokens = runs('userinfo') || runs('introspection') ? await signIn(app, 'bench@example.com', PASSWORD, 'openid email') : null;
@@ -362,35 +370,35 @@ async function main() {
       );
     }
 
-    const peakRss = Math.max(0, ...figures.map((f) => f.peakRssMb));
-    notes.push(`Idle RSS ${idleRss.toFixed(0)} MB (target ≤ 110); peak under load ${peakRss.toFixed(0)} MB (target ≤ 250).`);
+    const loaded = figures.filter((f) => !f.scenario.startsWith(BARE)).map((f) => f.peakRssMb);
+    const peak = loaded.length ? `; peak under load ${Math.max(...loaded).toFixed(0)} MB (target ≤ 250)` : '';
+    notes.push(`Idle RSS ${idleRss.toFixed(0)} MB (target ≤ 110)${peak}.`);
     figures.push({ scenario: 'idle RSS', perSecond: 0, serverCores: 0, perServerCore: 0, p50: 0, p99: 0, p99At80: null, peakRssMb: idleRss, errors: 0 });
   } finally {
     latchkey.kill('SIGTERM');
+    bare?.stop();
   }
 
-  if (runs('bare')) await measureBare(figures, notes);
+  for (const alg of ['RS256', 'ES256']) {
+    const ours = find(`client_credentials (JWT, ${alg})`);
+    const theirs = find(`${BARE} client_credentials (JWT, ${alg})`);
+    if (ours && theirs) notes.push(`client_credentials with ${alg} reaches ${percent(ours.perServerCore, theirs.perServerCore)} of bare oidc-provider per core, ${percent(ours.perSecond, theirs.perSecond)} per second (target ≥ 80 %).`);
+  }
   report(figures, notes);
 }
 
-/** The ceiling: bare oidc-provider, in-memory, same key types, compared with Latchkey where measured. */
-async function measureBare(figures: Figure[], notes: string[]) {
-  const find = (scenario: string) => figures.find((f) => f.scenario === scenario);
+/** The ceiling: bare oidc-provider, in-memory, with the same key types, measured beside Latchkey. */
+async function startBare() {
   // With the runtime flags of npm start (all but its entry point), so that both run alike.
-  const { child: bare, line } = await startProcess([...startArguments().slice(0, -1), 'scripts/bench/bare-provider.ts', String(connections)], {}, (l) => l.startsWith('{'));
-  try {
-    const info = JSON.parse(line) as { issuer: string; clientId: string; clientSecret: string; apis: Record<string, string>; refreshTokens: string[] };
-    const bareAuth = { ...form, authorization: basic(info.clientId, info.clientSecret) };
-    for (const alg of ['RS256', 'ES256']) {
-      figures.push(await httpScenario(`bare oidc-provider client_credentials (JWT, ${alg})`, bare.pid!, { url: `${info.issuer}/token`, method: 'POST', headers: bareAuth, body: ccBody(info.apis[alg]!) }));
-      const ours = find(`client_credentials (JWT, ${alg})`);
-      const theirs = find(`bare oidc-provider client_credentials (JWT, ${alg})`)!;
-      if (ours) notes.push(`client_credentials with ${alg} reaches ${percent(ours.perServerCore, theirs.perServerCore)} of bare oidc-provider per core, ${percent(ours.perSecond, theirs.perSecond)} per second (target ≥ 80 %).`);
-    }
-    figures.push(await loopScenario('bare oidc-provider refresh_token (rotation)', bare.pid!, connections, refreshChains(info.issuer, basic(info.clientId, info.clientSecret), info.refreshTokens)));
-  } finally {
-    bare.kill('SIGTERM');
-  }
+  const { child, line } = await startProcess([...startArguments().slice(0, -1), 'scripts/bench/bare-provider.ts', String(connections)], {}, (l) => l.startsWith('{'));
+  const info = JSON.parse(line) as { issuer: string; clientId: string; clientSecret: string; apis: Record<string, string>; refreshTokens: string[] };
+  const auth = basic(info.clientId, info.clientSecret);
+  return {
+    clientCredentials: (alg: 'RS256' | 'ES256') =>
+      httpScenario(`${BARE} client_credentials (JWT, ${alg})`, child.pid!, { url: `${info.issuer}/token`, method: 'POST', headers: { ...form, authorization: auth }, body: ccBody(info.apis[alg]!) }),
+    refresh: () => loopScenario(`${BARE} refresh_token (rotation)`, child.pid!, connections, refreshChains(info.issuer, auth, info.refreshTokens)),
+    stop: () => child.kill('SIGTERM'),
+  };
 }
 
 function report(figures: Figure[], notes: string[]) {

@@ -54,15 +54,40 @@ describe.skipIf(testDialect !== 'sqlite')('npm run bench', () => {
     expect(markdown).toContain('client_credentials with RS256 reaches');
     expect(markdown).toContain('client_credentials with ES256 reaches');
     expect(markdown).toMatch(/Sign-ins reach \d+ % of what argon2id alone allows per core/);
+    // Each bare oidc-provider figure is measured right after Latchkey's, so both meet the machine alike.
+    const order = report.figures.map((f) => f.scenario);
+    for (const [ours, theirs] of [
+      ['client_credentials (JWT, RS256)', 'bare oidc-provider client_credentials (JWT, RS256)'],
+      ['client_credentials (JWT, ES256)', 'bare oidc-provider client_credentials (JWT, ES256)'],
+      ['refresh_token (rotation, RS256 ID token)', 'bare oidc-provider refresh_token (rotation)'],
+    ] as const) {
+      expect(order.indexOf(theirs), theirs).toBe(order.indexOf(ours) + 1);
+    }
+    // Latchkey's peak, not bare oidc-provider's, whose figures sit beside its own.
+    const ours = report.figures.filter((f) => !f.scenario.startsWith('bare ') && f.scenario !== 'idle RSS');
+    expect(markdown).toContain(`peak under load ${Math.max(...ours.map((f) => f.peakRssMb)).toFixed(0)} MB`);
   });
 
-  it('runs only the scenarios asked for, and refuses a name it does not know', { timeout: 60_000 }, () => {
+  it('runs only the scenarios asked for, and refuses a name it does not know', { timeout: 120_000 }, () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-only-'));
     const run = spawnSync(process.execPath, ['scripts/bench.ts', '--smoke', '--only', 'jwks', '--out', out], { encoding: 'utf8', timeout: 50_000, env: { PATH: process.env.PATH } });
     expect(run.status, run.stderr).toBe(0);
     const report = JSON.parse(fs.readFileSync(path.join(out, 'bench.json'), 'utf8')) as { figures: { scenario: string; perSecond: number }[] };
     expect(report.figures.map((f) => f.scenario)).toEqual(['jwks', 'idle RSS']);
     expect(report.figures[0]!.perSecond).toBeGreaterThan(0);
+
+    // Bare oidc-provider alone: its figures, and no peak of Latchkey's under a load it did not have.
+    const bareOut = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-bare-'));
+    const bare = spawnSync(process.execPath, ['scripts/bench.ts', '--smoke', '--only', 'bare', '--out', bareOut], { encoding: 'utf8', timeout: 50_000, env: { PATH: process.env.PATH } });
+    expect(bare.status, bare.stderr).toBe(0);
+    const bareReport = JSON.parse(fs.readFileSync(path.join(bareOut, 'bench.json'), 'utf8')) as { figures: { scenario: string }[] };
+    expect(bareReport.figures.map((f) => f.scenario)).toEqual([
+      'bare oidc-provider client_credentials (JWT, RS256)',
+      'bare oidc-provider client_credentials (JWT, ES256)',
+      'bare oidc-provider refresh_token (rotation)',
+      'idle RSS',
+    ]);
+    expect(fs.readFileSync(path.join(bareOut, 'bench.md'), 'utf8')).not.toContain('peak under load');
 
     const refused = spawnSync(process.execPath, ['scripts/bench.ts', '--only', 'jwks,everything'], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH } });
     expect(refused.status).toBe(2);
