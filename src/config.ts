@@ -49,6 +49,8 @@ export interface Config {
   /** How often expired provider rows are purged, in seconds. */
   purgeIntervalSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Log bytes held while stdout is not taking them; past this, lines are dropped and counted. */
+  logBufferBytes: number;
   throttling: ThrottleSettings;
   auditRetentionDays: number;
   metrics: MetricsSettings;
@@ -308,6 +310,7 @@ export function loadConfig(env: Env = process.env): Config {
     keyEncryptionSecret: readKeyEncryptionSecret(env, production),
     purgeIntervalSeconds: readInteger(env, 'PURGE_INTERVAL_SECONDS', 600, 10, 86400),
     logLevel: readChoice(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+    logBufferBytes: readInteger(env, 'LOG_BUFFER_BYTES', 16 * 1024 * 1024, 4096, 1024 * 1024 * 1024),
     throttling: Object.freeze({
       accountThreshold: readInteger(env, 'THROTTLE_ACCOUNT_THRESHOLD', 5, 1, 1000),
       ipThreshold: readInteger(env, 'THROTTLE_IP_THRESHOLD', 20, 1, 100000),

@@ -4,7 +4,7 @@ import { openDatabase, type OpenDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { createMetricsApp, createServer, type LatchkeyServer } from './server.ts';
 import { runHousekeeping } from './housekeeping.ts';
-import { createPinoLogger } from './http/logging.ts';
+import { createPinoLogger, stdoutDestination } from './http/logging.ts';
 import { systemClock } from './time.ts';
 
 function fail(message: string, code: number): never {
@@ -31,7 +31,7 @@ function listen(server: http.Server, port: number, host: string): Promise<void> 
 const config = readConfig();
 // libuv sizes its pool when it is first used, which has not happened yet.
 process.env.UV_THREADPOOL_SIZE = String(config.threadPoolSize);
-const log = createPinoLogger(config.logLevel);
+const log = createPinoLogger(config.logLevel, stdoutDestination(config.logBufferBytes));
 let database: OpenDatabase;
 let server: http.Server;
 let metricsServer: http.Server | undefined;

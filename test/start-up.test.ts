@@ -55,6 +55,7 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
     ['ARGON2_MEMORY_KIB', '1024', /ARGON2_MEMORY_KIB: must be between 8192/],
     ['ARGON2_MAX_CONCURRENT', '0', /ARGON2_MAX_CONCURRENT: must be between 1/],
     ['UV_THREADPOOL_SIZE', 'many', /UV_THREADPOOL_SIZE: must be a whole number/],
+    ['LOG_BUFFER_BYTES', '100', /LOG_BUFFER_BYTES: must be between 4096/],
     ['TRUST_PROXY', 'maybe', /TRUST_PROXY: must be true or false/],
   ])('refuses %s=%s with one line naming it', (name, value, message) => {
     const result = startWith({ [name]: value });
@@ -139,6 +140,35 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toMatch(/latchkey_http_requests_total\{route="discovery",method="GET",status="200"\} 1/);
     expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('keeps serving when stdout stops taking logs, holds only LOG_BUFFER_BYTES of them, and says how many it dropped', async () => {
+    const port = await freePort();
+    const { child, exited, output } = await spawnLatchkey({ DATABASE_URL: tempDatabaseFile(), PORT: String(port), LOG_BUFFER_BYTES: '8192' });
+    // Whatever reads stdout stops taking lines: the pipe fills.
+    child.stdout.pause();
+    const statuses: number[] = [];
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 250; i++) statuses.push((await fetch(`http://127.0.0.1:${port}/healthz`)).status);
+      }),
+    );
+    // 2,000 request lines (well over the pipe's 64 KiB and the 8 KiB held) were all answered.
+    expect(statuses.filter((s) => s === 200)).toHaveLength(2000);
+    child.stdout.resume();
+    // Then takes them again: everything held comes out, with the count of what was not.
+    let seen = -1;
+    for (let waited = 0; waited < 10_000 && (seen !== output().length || !output().includes('log_lines_dropped')); waited += 250) {
+      seen = output().length;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const lines = output().trim().split('\n').map((l) => JSON.parse(l) as { event?: string; path?: string; count?: number });
+    const dropped = lines.filter((l) => l.event === 'log_lines_dropped').reduce((sum, l) => sum + l.count!, 0);
+    expect(dropped).toBeGreaterThan(0);
+    // Whole lines are dropped, never parts of one (every line above parsed), and all are counted.
+    expect(lines.filter((l) => l.path === '/healthz').length + dropped).toBe(2000);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });

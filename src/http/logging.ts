@@ -11,10 +11,38 @@ export interface LogEntry {
 export type Logger = (entry: LogEntry) => void;
 
 /**
+ * Standard output, written without blocking requests. Lines wait in memory while whatever
+ * reads stdout (a container runtime, journald, a pipe) is not taking them; past `maxBytes`
+ * they are dropped rather than held without bound, and once writing resumes one warning says
+ * how many were lost.
+ */
+export function stdoutDestination(maxBytes: number): pino.DestinationStream {
+  const destination = pino.destination({ dest: 1, maxLength: maxBytes });
+  let dropped = 0;
+  let sendingNotice = false;
+  let noticeDropped = false;
+  // Drops are reported synchronously, from inside the write that did not fit.
+  destination.on('drop', () => {
+    if (sendingNotice) noticeDropped = true;
+    else dropped++;
+  });
+  destination.on('write', () => {
+    if (!dropped) return;
+    sendingNotice = true;
+    noticeDropped = false;
+    destination.write(`{"level":"warn","time":"${new Date().toISOString()}","event":"log_lines_dropped","count":${dropped}}\n`);
+    sendingNotice = false;
+    // A notice that did not fit either is sent after a later write, with the count so far.
+    if (!noticeDropped) dropped = 0;
+  });
+  return destination;
+}
+
+/**
  * JSON lines on stdout through pino. Callers log identifiers, routes and outcomes only; the
  * redaction list is a second line of defence should a secret-bearing field ever be passed.
  */
-export function createPinoLogger(level: string = 'info', destination: pino.DestinationStream = pino.destination(1)): Logger {
+export function createPinoLogger(level: string, destination: pino.DestinationStream): Logger {
   const logger = pino(
     {
       level,
