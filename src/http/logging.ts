@@ -11,29 +11,39 @@ export interface LogEntry {
 export type Logger = (entry: LogEntry) => void;
 
 /**
- * Standard output, written without blocking requests. Lines wait in memory while whatever
- * reads stdout (a container runtime, journald, a pipe) is not taking them; past `maxBytes`
- * they are dropped rather than held without bound, and once writing resumes one warning says
- * how many were lost.
+ * Standard output, written off the event loop (by a thread of libuv's pool, which waits
+ * while stdout is not taking lines). Lines wait in memory while whatever reads stdout (a
+ * container runtime, journald, a pipe) is not taking them; past `maxBytes` they are dropped
+ * rather than held without bound, and once writing resumes one warning says how many were
+ * lost.
  */
 export function stdoutDestination(maxBytes: number): pino.DestinationStream {
   const destination = pino.destination({ dest: 1, maxLength: maxBytes });
   let dropped = 0;
   let sendingNotice = false;
   let noticeDropped = false;
+  let noticeScheduled = false;
   // Drops are reported synchronously, from inside the write that did not fit.
   destination.on('drop', () => {
     if (sendingNotice) noticeDropped = true;
     else dropped++;
   });
-  destination.on('write', () => {
+  function sendNotice() {
+    noticeScheduled = false;
     if (!dropped) return;
     sendingNotice = true;
     noticeDropped = false;
     destination.write(`{"level":"warn","time":"${new Date().toISOString()}","event":"log_lines_dropped","count":${dropped}}\n`);
     sendingNotice = false;
-    // A notice that did not fit either is sent after a later write, with the count so far.
+    // A notice that did not fit either goes after the next write, with the count so far.
     if (!noticeDropped) dropped = 0;
+  }
+  // 'write' is emitted before the written bytes leave the count of those held, so the notice
+  // waits for that: by the next turn of the event loop there is room for it.
+  destination.on('write', () => {
+    if (!dropped || noticeScheduled) return;
+    noticeScheduled = true;
+    setImmediate(sendNotice);
   });
   return destination;
 }
