@@ -402,7 +402,7 @@ describe('what a provider vouches for decides what is made and linked', () => {
   it.each([
     ['a sign-in', { sub: 'slow-answer', email: 'slow-answer@example.com', email_verified: true }],
     ['a link waiting for its password', { sub: 'slow-link', email: 'slow-link@example.com', email_verified: false }],
-  ])('keeps nothing of %s whose provider is disabled while it answers', async (_, claims) => {
+  ])('keeps no outcome of %s whose provider is disabled while it answers, and audits it', async (_, claims) => {
     if (claims.email === 'slow-link@example.com') await registerUser(downstream.databaseUrl, 'slow-link@example.com');
     const sign = tokenFor(claims);
     // The provider is disabled after the callback checked it and before it kept the answer.

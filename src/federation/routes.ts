@@ -178,8 +178,8 @@ export function createFederationRouter(deps: FederationDependencies): Router {
       return;
     }
     // The interaction's cookie is scoped to its own path, so the sign-in is finished there.
-    // An account made by sign-up from this answer stays (it was committed with its link); the
-    // audit row names it.
+    // An account made by sign-up, or a link made by verified email, from this answer stays (it
+    // was committed before); the audit row names it.
     if (!(await keepOutcome(flow, { resolved_user_id: resolution.user.id }))) {
       throw await disabledMidway({ subject: claims.sub, created: resolution.created, linked: resolution.linked }, resolution.user.id);
     }
