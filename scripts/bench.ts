@@ -152,7 +152,10 @@ async function startProcess(args: string[], env: Record<string, string>, ready: 
   child.stderr!.on('data', (d: Buffer) => (stderr += d));
   return new Promise((resolve, reject) => {
     let buffer = '';
-    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${stderr}`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${args.join(' ')} did not start: ${stderr}`));
+    }, 30_000);
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${stderr}`)));
     child.stdout!.on('data', (d: Buffer) => {
       buffer += d;
@@ -391,7 +394,13 @@ async function main() {
 async function startBare() {
   // With the runtime flags of npm start (all but its entry point), so that both run alike.
   const { child, line } = await startProcess([...startArguments().slice(0, -1), 'scripts/bench/bare-provider.ts', String(connections)], {}, (l) => l.startsWith('{'));
-  const info = JSON.parse(line) as { issuer: string; clientId: string; clientSecret: string; apis: Record<string, string>; refreshTokens: string[] };
+  let info: { issuer: string; clientId: string; clientSecret: string; apis: Record<string, string>; refreshTokens: string[] };
+  try {
+    info = JSON.parse(line) as typeof info;
+  } catch (err) {
+    child.kill('SIGTERM');
+    throw err;
+  }
   const auth = basic(info.clientId, info.clientSecret);
   return {
     clientCredentials: (alg: 'RS256' | 'ES256') =>
