@@ -12,7 +12,8 @@ const API = 'https://ledger.example.com';
 describe('the registry cache', () => {
   const fresh = freshDatabasePerTest();
   const version = async () => (await fresh.database.db.selectFrom('registry_version').select('version').executeTakeFirstOrThrow()).version;
-
+  /** A change to a registry table, which bumps the registry version. */
+  const changeRegistry = () => sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(fresh.database.db);
 
   it('loads a value once per registry version, and again after any registry change', async () => {
     const cache = createRegistryCache(fresh.database.db, () => undefined);
@@ -23,7 +24,7 @@ describe('the registry cache', () => {
     // Not a registry table: nothing to forget.
     await sql`insert into audit_events (id, at, event, outcome) values ('a', '2026-01-01', 'x', 'success')`.execute(fresh.database.db);
     expect(await cache.get(['k'], load)).toEqual({ loaded: 1 });
-    await sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(fresh.database.db);
+    await changeRegistry();
     expect(await cache.get(['k'], load)).toEqual({ loaded: 2 });
   });
 
@@ -39,7 +40,7 @@ describe('the registry cache', () => {
     const cache = createRegistryCache(fresh.database.db, () => request, () => now);
     const load = countingLoad();
     expect(await cache.get(['k'], load)).toBe(1);
-    await sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(fresh.database.db);
+    await changeRegistry();
     now += 5 * SHARED_READ_MS;
     // Still the same request, however long it takes: it keeps the version it started with.
     expect(await cache.get(['k'], load)).toBe(1);
@@ -53,7 +54,7 @@ describe('the registry cache', () => {
     const cache = createRegistryCache(fresh.database.db, () => request, () => now);
     const load = countingLoad();
     expect(await cache.get(['k'], load)).toBe(1);
-    await sql`insert into roles (id, name, created_at) values ('r', 'r', '2026-01-01')`.execute(fresh.database.db);
+    await changeRegistry();
     // A request starting within the bound of that read shares it ...
     request = {};
     now += SHARED_READ_MS / 2;
