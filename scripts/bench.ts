@@ -11,7 +11,7 @@ import argon2 from 'argon2';
 import { runAdmin } from '../src/admin/cli.ts';
 import { runAutocannon } from './bench/autocannon.ts';
 import { signIn, type App } from './bench/sign-in.ts';
-import { startArguments } from './start-command.ts';
+import { startArguments, startCommand } from './start-command.ts';
 import { freePort } from './free-port.ts';
 
 const SCENARIOS = ['client-credentials', 'refresh', 'userinfo', 'introspection', 'jwks', 'sign-in', 'bare'] as const;
@@ -141,13 +141,14 @@ async function withPeakRss<T>(pid: number, work: () => Promise<T>): Promise<{ re
   }
 }
 
-// Node's flags, the size of libuv's thread pool, and glibc's number of malloc arenas.
-const RUNTIME_SETTINGS = ['NODE_OPTIONS', 'UV_THREADPOOL_SIZE', 'MALLOC_ARENA_MAX'];
+// Node's flags, the size of libuv's thread pool, and glibc's malloc settings.
+const RUNTIME_SETTINGS = ['NODE_OPTIONS', 'UV_THREADPOOL_SIZE', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'GLIBC_TUNABLES'];
 
 async function startProcess(args: string[], env: Record<string, string>, ready: (line: string) => boolean): Promise<{ child: ChildProcess; line: string }> {
-  // Runtime settings pass through, so their effect can be measured too.
+  // Runtime settings pass through, so their effect can be measured too; where they are not
+  // set, the start script's defaults apply, as they do to npm start.
   const runtime = Object.fromEntries(RUNTIME_SETTINGS.filter((name) => process.env[name]).map((name) => [name, process.env[name]!]));
-  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...runtime, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...startCommand().defaults, ...runtime, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d));
   return new Promise((resolve, reject) => {

@@ -285,8 +285,7 @@ export function loadConfig(env: Env = process.env): Config {
   const port = readInteger(env, 'PORT', 3000, 0, 65535);
   const host = env.HOST === undefined || env.HOST === '' ? '0.0.0.0' : env.HOST;
   // One thread per core for hashing, and one more so that tokens are still signed while every
-  // core hashes. Node's own default is four, whatever the cores: a thread too many on two cores
-  // (each pool thread keeps its last hash's memory), too few on more than three.
+  // core hashes. Node's own default is four, whatever the cores: too few on more than three.
   const threadPoolSize = readInteger(env, 'UV_THREADPOOL_SIZE', os.availableParallelism() + 1, 1, 1024);
   return Object.freeze({
     production,

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { testDialect } from './helpers/database.ts';
-import { startArguments } from '../scripts/start-command.ts';
+import { startArguments, startCommand } from '../scripts/start-command.ts';
 
 const dockerfile = fs.readFileSync('docker/Dockerfile', 'utf8');
 
@@ -28,6 +28,9 @@ describe.skipIf(testDialect !== 'sqlite')('the container image', () => {
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/healthz/m);
     // The same runtime flags and preloads as npm start.
     expect(dockerfile).toContain(`CMD ${JSON.stringify(['node', ...startArguments()]).replaceAll(',', ', ')}`);
+    // And the variables npm start gives a default, set in the image's environment.
+    const environment = [...dockerfile.replaceAll('\\\n', ' ').matchAll(/^ENV (.*)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/));
+    for (const [name, value] of Object.entries(startCommand().defaults)) expect(environment).toContain(`${name}=${value}`);
     // The server's user may write its data and nothing else: not the code, not the compile cache.
     expect([...dockerfile.matchAll(/chown \S+ (.*)$/gm)].map((m) => m[1])).toEqual(['/data']);
   });

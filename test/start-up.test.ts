@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startArguments } from '../scripts/start-command.ts';
+import { startArguments, startCommand } from '../scripts/start-command.ts';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { tempDatabaseFile } from './helpers/server.ts';
@@ -75,6 +75,20 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
     expect(probe.status, probe.stderr).toBe(0);
     // Node adds a subdirectory per Node version.
     expect(path.dirname(probe.stdout.trim())).toBe(path.resolve('node_modules/.cache/latchkey'));
+  });
+
+  it.each([
+    ['gives glibc one malloc arena', {}, '1'],
+    ['leaves a value set in the environment alone', { MALLOC_ARENA_MAX: '4' }, '4'],
+  ])('npm start %s', (_title, env: Record<string, string>, expected) => {
+    // The start script itself, run by a shell as npm runs it, with a probe as the entry point.
+    const script = (JSON.parse(fs.readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start;
+    const probe = script.replace(/ src\/main\.ts$/, ` -e "console.log(process.env.MALLOC_ARENA_MAX)"`);
+    expect(probe).not.toBe(script);
+    const result = spawnSync('sh', ['-c', probe], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout.trim()).toBe(expected);
+    expect(startCommand().defaults).toEqual({ MALLOC_ARENA_MAX: '1' });
   });
 
   it('refuses an http issuer in production unless it is localhost', () => {
