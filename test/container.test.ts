@@ -28,8 +28,9 @@ describe.skipIf(testDialect !== 'sqlite')('the container image', () => {
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/healthz/m);
     // The same runtime flags and preloads as npm start.
     expect(dockerfile).toContain(`CMD ${JSON.stringify(['node', ...startArguments()]).replaceAll(',', ', ')}`);
-    // And the variables npm start gives a default, set in the image's environment.
-    const environment = [...dockerfile.replaceAll('\\\n', ' ').matchAll(/^ENV (.*)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/));
+    // And the variables npm start gives a default, set in the environment of the image that runs.
+    const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    const environment = [...finalStage.replaceAll('\\\n', ' ').matchAll(/^ENV (.*)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/));
     for (const [name, value] of Object.entries(startCommand().defaults)) expect(environment).toContain(`${name}=${value}`);
     // The server's user may write its data and nothing else: not the code, not the compile cache.
     expect([...dockerfile.matchAll(/chown \S+ (.*)$/gm)].map((m) => m[1])).toEqual(['/data']);

@@ -1,10 +1,10 @@
 /**
  * Lets at most `limit` tasks run at once; the rest wait their turn, first come first served.
  *
- * Password hashes run on libuv's small thread pool (four threads), which also serves the
- * WebCrypto signing of tokens and file reads. Unbounded, a burst of sign-ins fills it and
- * token requests queue behind argon2, and every hash in flight holds its memory (19 MiB by
- * default). More hashes at once than there are cores do not finish sooner anyway.
+ * Password hashes run on libuv's small thread pool (one thread per core and one more), which
+ * also serves the WebCrypto signing of tokens and file reads. Unbounded, a burst of sign-ins
+ * fills it and token requests queue behind argon2, and every hash in flight holds its memory
+ * (19 MiB by default). More hashes at once than there are cores do not finish sooner anyway.
  */
 export interface HashLimiter {
   run<T>(task: () => Promise<T>): Promise<T>;
