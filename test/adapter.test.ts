@@ -43,6 +43,27 @@ describe('the provider storage adapter', () => {
     expect(await codes.find('missing')).toBeUndefined();
   });
 
+  it('overwrites every column a look-up or a revocation uses, and keeps the first use', async () => {
+    const Adapter = createAdapterFactory(database.db, clock, options);
+    const devices = new Adapter('DeviceCode');
+    await devices.upsert('d', { uid: 'uid-1', userCode: 'AAAA-AAAA', accountId: 'acc-1', grantId: 'g1' }, 60);
+    await devices.consume('d');
+    const firstUse = Math.floor(now.getTime() / 1000);
+    later(5);
+    await devices.upsert('d', { uid: 'uid-2', userCode: 'BBBB-BBBB', accountId: 'acc-2', grantId: 'g2' }, 0);
+    expect(await devices.findByUid('uid-1')).toBeUndefined();
+    expect(await devices.findByUserCode('AAAA-AAAA')).toBeUndefined();
+    expect(await devices.findByUid('uid-2')).toMatchObject({ accountId: 'acc-2', consumed: firstUse });
+    expect(await devices.findByUserCode('BBBB-BBBB')).toMatchObject({ grantId: 'g2' });
+    const [row] = await database.db.selectFrom('oidc_payloads').selectAll().where('id', '=', 'd').execute();
+    expect(row).toMatchObject({ model: 'DeviceCode', grant_id: 'g2', account_id: 'acc-2', uid: 'uid-2', user_code: 'BBBB-BBBB', expires_at: null });
+    later(3600);
+    await devices.revokeByGrantId('g1');
+    expect(await devices.find('d')).toBeDefined();
+    await devices.revokeByGrantId('g2');
+    expect(await devices.find('d')).toBeUndefined();
+  });
+
   it('stops serving a payload once it has expired, and never expires one stored without a lifetime', async () => {
     const Adapter = createAdapterFactory(database.db, clock, options);
     const sessions = new Adapter('Session');

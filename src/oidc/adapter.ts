@@ -30,6 +30,29 @@ const findPayloadBy = (column: LookupColumn) =>
   reusableQuery((db) => db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', '').where(column, '=', ''));
 const findPayload = { id: findPayloadBy('id'), uid: findPayloadBy('uid'), user_code: findPayloadBy('user_code') };
 
+// The writes a sign-in makes a dozen of and every refresh several, compiled once like the
+// look-ups. What an upsert stores, in the order its values are passed.
+const storedColumns = { payload: '', grant_id: '', account_id: '', uid: '', user_code: '', expires_at: 0 };
+// Values: model, id, consumed_at, then the stored columns twice (inserted, and set on
+// conflict, which leaves consumed_at as it was).
+const upsertPayload = reusableQuery((db) =>
+  db
+    .insertInto('oidc_payloads')
+    .values({ model: '', id: '', consumed_at: null, ...storedColumns })
+    .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(storedColumns)),
+);
+// Values: now, model, id. The first use is what counts: a repeat within the grace window
+// must not extend it.
+const consumePayload = reusableQuery((db) =>
+  db
+    .updateTable('oidc_payloads')
+    .set((eb) => ({ consumed_at: eb.fn.coalesce('consumed_at', eb.val(0)) }))
+    .where('model', '=', '')
+    .where('id', '=', ''),
+);
+const deletePayloadBy = (column: 'id' | 'grant_id') => reusableQuery((db) => db.deleteFrom('oidc_payloads').where('model', '=', '').where(column, '=', ''));
+const deletePayload = { id: deletePayloadBy('id'), grant_id: deletePayloadBy('grant_id') };
+
 /** Ties the adapter to a clock and a database. Exported so tests can drive expiry directly. */
 export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options: AdapterOptions) {
   const toPayload = (model: string, row: Row | undefined): AdapterPayload | undefined => {
@@ -56,19 +79,15 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       if (this.model === 'Client') throw new Error('clients are managed with the admin script');
-      const values = {
-        payload: JSON.stringify(payload),
-        grant_id: payload.grantId ?? null,
-        account_id: payload.accountId ?? null,
-        uid: payload.uid ?? null,
-        user_code: payload.userCode ?? null,
-        expires_at: expiresIn ? epochSeconds(clock) + expiresIn : null,
-      };
-      await db
-        .insertInto('oidc_payloads')
-        .values({ model: this.model, id, consumed_at: null, ...values })
-        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(values))
-        .execute();
+      const values = [
+        JSON.stringify(payload),
+        payload.grantId ?? null,
+        payload.accountId ?? null,
+        payload.uid ?? null,
+        payload.userCode ?? null,
+        expiresIn ? epochSeconds(clock) + expiresIn : null,
+      ];
+      await upsertPayload(db, [this.model, id, null, ...values, ...values]);
     }
 
     private async findBy(column: LookupColumn, value: string): Promise<AdapterPayload | undefined> {
@@ -96,21 +115,15 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
     }
 
     async consume(id: string): Promise<void> {
-      await db
-        .updateTable('oidc_payloads')
-        // The first use is what counts: a repeat within the grace window must not extend it.
-        .set((eb) => ({ consumed_at: eb.fn.coalesce('consumed_at', eb.val(epochSeconds(clock))) }))
-        .where('model', '=', this.model)
-        .where('id', '=', id)
-        .execute();
+      await consumePayload(db, [epochSeconds(clock), this.model, id]);
     }
 
     async destroy(id: string): Promise<void> {
-      await db.deleteFrom('oidc_payloads').where('model', '=', this.model).where('id', '=', id).execute();
+      await deletePayload.id(db, [this.model, id]);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      await db.deleteFrom('oidc_payloads').where('model', '=', this.model).where('grant_id', '=', grantId).execute();
+      await deletePayload.grant_id(db, [this.model, grantId]);
     }
   };
 }
