@@ -17,7 +17,12 @@ const DEFAULTED = /^([A-Z_][A-Z0-9_]*)=\$\{\1:-([^}]*)\}$/;
  */
 export function startCommand(): StartCommand {
   const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
-  const words = pkg.scripts.start.trim().split(/\s+/);
+  return parseStartScript(pkg.scripts.start);
+}
+
+/** Splits a start script into the defaults it sets and node's arguments; refuses any other shape. */
+export function parseStartScript(script: string): StartCommand {
+  const words = script.trim().split(/\s+/);
   const defaults: Record<string, string> = {};
   while (words[0]?.includes('=')) {
     const match = DEFAULTED.exec(words.shift()!);

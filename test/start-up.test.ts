@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startArguments, startCommand } from '../scripts/start-command.ts';
+import { parseStartScript, startArguments, startCommand } from '../scripts/start-command.ts';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { tempDatabaseFile } from './helpers/server.ts';
@@ -89,6 +89,14 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout.trim()).toBe(expected);
     expect(startCommand().defaults).toEqual({ MALLOC_ARENA_MAX: '1' });
+  });
+
+  it('reads the start script as defaults and node arguments, and refuses any other shape', () => {
+    expect(parseStartScript('A_B=${A_B:-1} node --flag src/main.ts')).toEqual({ defaults: { A_B: '1' }, args: ['--flag', 'src/main.ts'] });
+    // A plain assignment would override what the environment says.
+    expect(() => parseStartScript('A_B=1 node src/main.ts')).toThrow('the start script may set variables only as NAME=${NAME:-value}');
+    expect(() => parseStartScript('A_B=${OTHER:-1} node src/main.ts')).toThrow('NAME=${NAME:-value}');
+    expect(() => parseStartScript('tsx src/main.ts')).toThrow('the start script must run node, not tsx');
   });
 
   it('refuses an http issuer in production unless it is localhost', () => {

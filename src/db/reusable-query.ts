@@ -4,8 +4,8 @@ import type { Database } from './schema.ts';
 /**
  * A query built and compiled once per database, then run with new values. Kysely builds and
  * compiles a query on every call, which is a good part of what a short look-up or write
- * costs; the queries made on every request never change shape, only their values. `build` is given
- * placeholder values, and `run` must pass the real ones in the same order.
+ * costs; the queries made on every request never change shape, only their values. `build` is
+ * given placeholder values, and `run` must pass the real ones in the same order.
  */
 export function reusableQuery<R>(build: (db: Kysely<Database>) => Compilable<R>) {
   const compiled = new WeakMap<Kysely<Database>, CompiledQuery<R>>();
