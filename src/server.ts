@@ -57,6 +57,8 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
   const catalogue = loadCatalogue({ product: config.branding.productName });
   const renderPage = createPageRenderer({ cache: config.production, catalogue, branding: config.branding });
   const metrics = createMetrics({ pool });
+  // Made once: nothing rotates cookie keys, so the provider's rebuilds keep them.
+  const cookieKeys = createCookieKeys(initialKeys.cookie);
   // Kept across provider rebuilds (key rotation); oidc-provider knows which request is current.
   const registry = createRegistryCache(db, () => Provider.ctx);
   const audit = (event: AuditEvent) => recordAudit(db, event, clock.now());
@@ -66,7 +68,7 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
   };
 
   function buildProvider(keys: ProviderKeys): Provider {
-    const provider = createProvider({ config, db, keys, secretBox, renderPage, clock, registry });
+    const provider = createProvider({ config, db, keys, cookieKeys, secretBox, renderPage, clock, registry });
     provider.on('server_error', (ctx, err) => {
       // The provider has answered 500 already; a database outage is turned into a 503 upstream.
       if (isDatabaseUnavailable(err)) ctx.state.databaseUnavailable = true;
@@ -113,7 +115,7 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
   const app = new Koa();
   // koa-mount runs the provider's middleware on this app's context, so cookies it sets are
   // signed with this app's keys: they must be the provider's cookie keys.
-  app.keys = createCookieKeys(initialKeys.cookie);
+  app.keys = cookieKeys;
   app.proxy = config.trustProxy;
   app.silent = true;
 

@@ -1,6 +1,10 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { createCookieKeys } from '../src/http/cookie-keys.ts';
+import { loadConfig } from '../src/config.ts';
+import { createServer } from '../src/server.ts';
+import { freshDatabasePerTest, testEnv } from './helpers/database.ts';
+import { admin } from './helpers/admin.ts';
 
 // keygrip is what Koa signs cookies with by default; cookies it signed must stay valid.
 const Keygrip = createRequire(import.meta.url)('keygrip') as new (keys: string[]) => { sign(data: string): string; index(data: string, digest: string): number };
@@ -38,5 +42,27 @@ describe('cookie signing keys', () => {
 
   it('needs a key', () => {
     expect(() => createCookieKeys([])).toThrow('at least one key');
+  });
+});
+
+describe('the cookie keys of a server', () => {
+  const fresh = freshDatabasePerTest();
+
+  it('are the ones the provider checks its own cookies with, also after new signing keys rebuild it', async () => {
+    const config = loadConfig({ ...testEnv(fresh.url), ISSUER: 'http://127.0.0.1:1' });
+    const server = await createServer({ config, db: fresh.database.db, log: () => {} });
+    try {
+      // Given the secrets instead, the provider would read its session and interaction cookies
+      // through a keygrip of its own, made again for every request.
+      // (The provider copies its configuration, so the functions are what can be compared.)
+      const signerOf = (keys: unknown) => (keys as { sign?: unknown }).sign;
+      expect(Array.isArray(server.provider.keys)).toBe(false);
+      expect(signerOf(server.provider.keys)).toBe(signerOf(server.app.keys));
+      expect((await admin(fresh.url, ['keys', 'rotate', '--alg', 'ES256', '--lead-time', '0'])).code).toBe(0);
+      expect(await server.refreshKeys()).toBe(true);
+      expect(signerOf(server.provider.keys)).toBe(signerOf(server.app.keys));
+    } finally {
+      server.stop();
+    }
   });
 });

@@ -5,6 +5,7 @@ import type { Database } from '../db/schema.ts';
 import { clientSecretMatches } from '../clients/client-secrets.ts';
 import { isServiceGrantSet } from '../clients/clients.ts';
 import type { ProviderKeys } from '../keys/keys.ts';
+import type { CookieKeys } from '../http/cookie-keys.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
 import type { RenderPage } from '../interactions/render.ts';
 import type { RegistryCache } from '../registry/registry-cache.ts';
@@ -22,13 +23,15 @@ export interface ProviderDependencies {
   config: Config;
   db: Kysely<Database>;
   keys: ProviderKeys;
+  /** The app's cookie keys: the provider checks its own cookies with them too. */
+  cookieKeys: CookieKeys;
   secretBox: SecretBox;
   renderPage: RenderPage;
   clock: Clock;
   registry: RegistryCache;
 }
 
-export function createProvider({ config, db, keys, secretBox, renderPage, clock, registry }: ProviderDependencies): Provider {
+export function createProvider({ config, db, keys, cookieKeys, secretBox, renderPage, clock, registry }: ProviderDependencies): Provider {
   const { tokens } = config;
   const configuration: Configuration = {
     adapter: createAdapterFactory(db, clock, { refreshTokenReuseGrace: tokens.refreshTokenReuseGrace, secretBox, registry }),
@@ -52,7 +55,10 @@ export function createProvider({ config, db, keys, secretBox, renderPage, clock,
       id_token_signed_response_alg: 'RS256',
     },
     cookies: {
-      keys: keys.cookie,
+      // Given as secrets, these would be wrapped in a new keygrip for every request that reads
+      // the provider's own cookies (session, interaction, resume): several per sign-in step,
+      // each HMAC re-deriving its key and each comparison two more HMACs.
+      keys: cookieKeys,
       long: { httpOnly: true, sameSite: 'lax', signed: true },
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
