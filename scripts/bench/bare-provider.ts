@@ -1,12 +1,16 @@
 // The ceiling: bare oidc-provider with its in-memory adapter and the same key types, serving
-// client_credentials (JWT for an API) and refresh_token (with rotation). Started as a child
-// process by bench.ts; prints one JSON line with what the load needs.
+// client_credentials (JWT for an API), refresh_token (with rotation) and complete password
+// sign-ins through the least interaction code that can do one. Started as a child process by
+// bench.ts, which names the password to accept in BENCH_PASSWORD; prints one JSON line with what
+// the load needs.
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import argon2 from 'argon2';
 import Provider from 'oidc-provider';
 
 const refreshTokens = Number(process.argv[2] ?? 16);
+const password = process.env.BENCH_PASSWORD ?? '';
 const server = http.createServer();
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -26,9 +30,11 @@ const provider = new Provider(issuer, {
   ],
   jwks: { keys: [rsa as never, ec as never] },
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
-  findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
-  scopes: ['openid', 'offline_access'],
+  findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id, email: id }) }),
+  claims: { email: ['email'] },
+  scopes: ['openid', 'offline_access', 'email'],
   rotateRefreshToken: true,
+  interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
@@ -41,7 +47,50 @@ const provider = new Provider(issuer, {
     },
   },
 });
-server.on('request', provider.callback());
+
+// Argon2id at Latchkey's default parameters, so that a sign-in here costs one verification too.
+const passwordHash = await argon2.hash(password, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
+
+async function formOf(req: http.IncomingMessage): Promise<URLSearchParams> {
+  let body = '';
+  for await (const chunk of req) body += chunk;
+  return new URLSearchParams(body);
+}
+
+/** Login and consent with nothing but what the protocol needs: no CSRF, throttling, audit or templates. */
+async function interaction(req: http.IncomingMessage, res: http.ServerResponse, uid: string, action: string | undefined) {
+  const details = await provider.interactionDetails(req, res);
+  if (details.uid !== uid) throw new Error('another interaction');
+  const page = (form: string) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html><title>Sign in</title>${form}`);
+  const finish = async (result: Parameters<Provider['interactionResult']>[2], merge: boolean) =>
+    res.writeHead(303, { location: await provider.interactionResult(req, res, result, { mergeWithLastSubmission: merge }) }).end();
+  if (req.method === 'GET') {
+    return details.prompt.name === 'login'
+      ? page(`<form method="post" action="/interaction/${uid}/login"><input name="email" value=""><input name="password" type="password" value=""><button>Sign in</button></form>`)
+      : page(`<form method="post" action="/interaction/${uid}/confirm"><button>Allow</button></form>`);
+  }
+  if (action === 'login') {
+    const form = await formOf(req);
+    if (!(await argon2.verify(passwordHash, form.get('password') ?? ''))) return res.writeHead(401).end();
+    return finish({ login: { accountId: form.get('email') ?? '' } }, false);
+  }
+  const grant = new provider.Grant({ accountId: details.session!.accountId, clientId: String(details.params.client_id) });
+  const missingScope = details.prompt.details.missingOIDCScope as string[] | undefined;
+  if (missingScope) grant.addOIDCScope(missingScope.join(' '));
+  const missingClaims = details.prompt.details.missingOIDCClaims as string[] | undefined;
+  if (missingClaims) grant.addOIDCClaims(missingClaims);
+  return finish({ consent: { grantId: await grant.save() } }, true);
+}
+
+const serveProvider = provider.callback();
+server.on('request', (req, res) => {
+  const match = /^\/interaction\/([\w-]+)(?:\/(login|confirm))?$/.exec(req.url ?? '');
+  if (!match) return serveProvider(req, res);
+  interaction(req, res, match[1]!, match[2]).catch(() => {
+    if (!res.headersSent) res.writeHead(400);
+    res.end();
+  });
+});
 
 const client = (await provider.Client.find('bench'))!;
 const tokens: string[] = [];
@@ -52,4 +101,4 @@ for (let i = 0; i < refreshTokens; i++) {
   const token = new provider.RefreshToken({ accountId: `user-${i}`, client, grantId, scope: 'openid offline_access', gty: 'authorization_code' });
   tokens.push(await token.save());
 }
-process.stdout.write(`${JSON.stringify({ issuer, clientId: 'bench', clientSecret: 'bench-secret-bench-secret-bench-secret', apis, refreshTokens: tokens })}\n`);
+process.stdout.write(`${JSON.stringify({ issuer, clientId: 'bench', clientSecret: 'bench-secret-bench-secret-bench-secret', redirectUri: 'http://127.0.0.1:1/cb', apis, refreshTokens: tokens })}\n`);
