@@ -9,6 +9,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import argon2 from 'argon2';
 import { runAdmin } from '../src/admin/cli.ts';
+import { loadConfig } from '../src/config.ts';
 import { runAutocannon } from './bench/autocannon.ts';
 import { signIn, type App } from './bench/sign-in.ts';
 import { startArguments, startCommand } from './start-command.ts';
@@ -281,7 +282,8 @@ const SIGN_IN = 'password sign-in (complete)';
 
 /** What argon2id alone allows on this machine, at the default parameters and the sign-ins' concurrency. */
 async function argonVerificationsAlone(): Promise<Measured> {
-  const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
+  const defaults = loadConfig({}).argon2;
+  const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: defaults.memoryKiB, timeCost: defaults.timeCost, parallelism: defaults.parallelism });
   let verified = 0;
   const cpuFrom = process.cpuUsage();
   const until = Date.now() + duration * 1000;

@@ -6,8 +6,16 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import argon2 from 'argon2';
 import Provider from 'oidc-provider';
+import { loadConfig } from '../../src/config.ts';
+import { createPasswordHasher } from '../../src/accounts/passwords.ts';
+import { createCookieKeys } from '../../src/http/cookie-keys.ts';
+
+// What a Latchkey started with the same environment would use: the thread pool's size (set
+// before the pool first runs, as src/main.ts does), and argon2id's parameters and concurrency.
+const settings = loadConfig(process.env);
+process.env.UV_THREADPOOL_SIZE = String(settings.threadPoolSize);
+const hasher = createPasswordHasher(settings.argon2);
 
 const refreshTokens = Number(process.argv[2] ?? 16);
 const password = process.env.BENCH_PASSWORD ?? '';
@@ -29,7 +37,9 @@ const provider = new Provider(issuer, {
     },
   ],
   jwks: { keys: [rsa as never, ec as never] },
-  cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+  // Keys made once, as Latchkey gives it: as secrets, the library would wrap them in a new
+  // keygrip for every request that reads its cookies, a cost of the default, not of the protocol.
+  cookies: { keys: createCookieKeys([crypto.randomBytes(32).toString('base64url')]) },
   findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id, email: id }) }),
   claims: { email: ['email'] },
   scopes: ['openid', 'offline_access', 'email'],
@@ -48,8 +58,8 @@ const provider = new Provider(issuer, {
   },
 });
 
-// Argon2id at Latchkey's default parameters, so that a sign-in here costs one verification too.
-const passwordHash = await argon2.hash(password, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
+// So that a sign-in here costs one verification too, as Latchkey's does.
+const passwordHash = await hasher.hash(password);
 
 async function formOf(req: http.IncomingMessage): Promise<URLSearchParams> {
   let body = '';
@@ -71,7 +81,7 @@ async function interaction(req: http.IncomingMessage, res: http.ServerResponse, 
   }
   if (action === 'login') {
     const form = await formOf(req);
-    if (!(await argon2.verify(passwordHash, form.get('password') ?? ''))) return res.writeHead(401).end();
+    if (!(await hasher.verify(passwordHash, form.get('password') ?? ''))) return res.writeHead(401).end();
     return finish({ login: { accountId: form.get('email') ?? '' } }, false);
   }
   const grant = new provider.Grant({ accountId: details.session!.accountId, clientId: String(details.params.client_id) });
@@ -86,7 +96,8 @@ const serveProvider = provider.callback();
 server.on('request', (req, res) => {
   const match = /^\/interaction\/([\w-]+)(?:\/(login|confirm))?$/.exec(req.url ?? '');
   if (!match) return serveProvider(req, res);
-  interaction(req, res, match[1]!, match[2]).catch(() => {
+  interaction(req, res, match[1]!, match[2]).catch((err: Error) => {
+    process.stderr.write(`bare oidc-provider interaction failed: ${err.message}\n`);
     if (!res.headersSent) res.writeHead(400);
     res.end();
   });
