@@ -51,7 +51,9 @@ export function createRegistryCache(
   monotonicMs: () => number = () => performance.now(),
 ): RegistryCache {
   let current: Generation = { version: -1, entries: new Map() };
-  const versionOfRequest = new WeakMap<object, Promise<Generation>>();
+  // Kept on the request itself: a WeakMap's get and set cost more, and a registry of its own
+  // per server means two servers' requests never share the property.
+  const versionOfRequest = Symbol('registry version of the request');
   let lastRead: { startedAt: number; generation: Promise<Generation> } | undefined;
 
   async function readGeneration(): Promise<Generation> {
@@ -80,12 +82,8 @@ export function createRegistryCache(
   function generationOfRequest(): Promise<Generation> {
     const request = currentRequest();
     if (!request) return readGeneration();
-    let generation = versionOfRequest.get(request);
-    if (!generation) {
-      generation = recentGeneration();
-      versionOfRequest.set(request, generation);
-    }
-    return generation;
+    const holder = request as { [versionOfRequest]?: Promise<Generation> };
+    return (holder[versionOfRequest] ??= recentGeneration());
   }
 
   return {
