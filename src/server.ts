@@ -26,6 +26,7 @@ import { createStaticRouter } from './http/static-assets.ts';
 import { createHealthRouter } from './http/health.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { bodySizeLimit } from './http/request-limits.ts';
+import { dispatchToRoutersOrProvider } from './http/route-dispatch.ts';
 import { epochSeconds, systemClock, type Clock } from './time.ts';
 import { recordAudit, type AuditEvent } from './audit/audit.ts';
 
@@ -148,16 +149,8 @@ export async function createServer({ config, db, log, pool, clock = systemClock,
   app.use(securityHeaders({ https: new URL(config.issuer).protocol === 'https:' }));
   app.use(errorPages(renderPage, log, catalogue.locale('en').t));
   app.use(bodySizeLimit());
-  app.use(operations.routes());
-  app.use(operations.allowedMethods());
-  const assets = createStaticRouter(config.branding);
-  app.use(assets.routes());
-  app.use(assets.allowedMethods());
-  app.use(interactions.routes());
-  app.use(interactions.allowedMethods());
-  app.use(federation.routes());
-  app.use(federation.allowedMethods());
-  app.use((ctx, next) => mounted(ctx, next));
+  const routers = [operations, createStaticRouter(config.branding), interactions, federation];
+  app.use(dispatchToRoutersOrProvider(routers, (ctx, next) => mounted(ctx, next)));
   return {
     app,
     get provider() {
