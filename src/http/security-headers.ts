@@ -22,6 +22,7 @@ export function securityHeaders(options: { https: boolean }) {
     if (options.https) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     await next();
     // Every page is about one person's sign-in and may hold a form token: never cache it.
-    if (ctx.response.is('html') && !ctx.response.get('Cache-Control')) ctx.set('Cache-Control', 'no-store');
+    // (The media type compared as is: response.is() parses it and looks it up, on every request.)
+    if (ctx.response.type === 'text/html' && !ctx.response.get('Cache-Control')) ctx.set('Cache-Control', 'no-store');
   };
 }
