@@ -132,6 +132,7 @@ describe('hostile input', () => {
 
   it('answers unknown routes with 404 and wrong methods with 405', async () => {
     expect((await fetch(`${server.url}/definitely/not/here`)).status).toBe(404);
+    expect((await fetch(`${server.url}/definitely/not/here`, { method: 'PROPFIND' })).status).toBe(404);
     for (const [method, path] of [
       ['PUT', '/token'],
       ['DELETE', '/token'],
@@ -142,6 +143,8 @@ describe('hostile input', () => {
       ['GET', '/interaction/abc/login'],
       ['POST', '/healthz'],
       ['PUT', '/token/introspection'],
+      // A method no endpoint knows is refused the same way on the provider's paths.
+      ['PROPFIND', '/token'],
     ] as const) {
       const response = await fetch(`${server.url}${path}`, { method });
       expect(response.status, `${method} ${path}`).toBe(405);

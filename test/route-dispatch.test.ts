@@ -53,7 +53,10 @@ async function get(path: string, method = 'GET') {
 
 describe('dispatching between our routes and the provider', () => {
   it('serves our routes as the routers match them: any letter case, with or without a trailing slash', async () => {
-    expect(await get('/account/7')).toMatchObject({ status: 200, body: 'account 7', provider: null });
+    const served = await get('/account/7');
+    expect(served).toMatchObject({ status: 200, body: 'account 7', provider: null });
+    // The routers were asked (so that "asked none" below means something).
+    expect(served.routersAsked).toBeGreaterThan(0);
     expect(await get('/ACCOUNT/7/')).toMatchObject({ status: 200, body: 'account 7' });
     expect(await get('/healthz/')).toMatchObject({ status: 200, body: 'healthy' });
   });
@@ -76,10 +79,12 @@ describe('dispatching between our routes and the provider', () => {
   });
 
   it('refuses, at start-up, a route without a fixed first segment', () => {
-    const router = new Router();
-    router.get('/:anything', (ctx) => {
-      ctx.body = 'x';
-    });
-    expect(() => dispatchToRoutersOrProvider([router], async () => {})).toThrow(/does not start with a fixed segment/);
+    for (const path of ['/:anything', '/account{/:id}', '/*rest']) {
+      const router = new Router();
+      router.get(path, (ctx) => {
+        ctx.body = 'x';
+      });
+      expect(() => dispatchToRoutersOrProvider([router], async () => {}), path).toThrow(/does not start with a fixed segment/);
+    }
   });
 });

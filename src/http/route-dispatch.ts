@@ -7,7 +7,8 @@ import compose from 'koa-compose';
  * starts with, and every other request straight to the provider. Otherwise each provider
  * request (nearly all of the traffic) would be matched against every route of every router and
  * pass their allowed-methods checks for nothing, about 1 % of a token request's CPU. The
- * segments are read from the routers themselves, so a route added later is never missed.
+ * segments are read from the routers' routes, so every route must be registered before this
+ * is called.
  */
 export function dispatchToRoutersOrProvider(routers: readonly Router[], provider: Middleware): Middleware {
   const segments = new Set<string>();
@@ -23,7 +24,8 @@ export function dispatchToRoutersOrProvider(routers: readonly Router[], provider
 
 /** A route's fixed first segment; a route without one would have to see every request. */
 function firstSegment(path: string | RegExp): string {
-  const segment = typeof path === 'string' ? /^\/([^/:*?()]+)(?:\/|$)/.exec(path)?.[1] : undefined;
+  // Parameters, wildcards, optional groups and escapes (path-to-regexp's : * { } \) are not fixed.
+  const segment = typeof path === 'string' ? /^\/([^/:*?(){}\\!]+)(?:\/|$)/.exec(path)?.[1] : undefined;
   if (!segment) throw new Error(`route ${String(path)} does not start with a fixed segment`);
   return segment;
 }
