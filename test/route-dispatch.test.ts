@@ -11,6 +11,7 @@ let matched = 0;
 
 beforeAll(async () => {
   const pages = new Router();
+  // A router-wide middleware under a path, as the interaction router has.
   pages.use('/account', async (ctx, next) => {
     ctx.set('X-Account', 'yes');
     await next();
@@ -48,13 +49,13 @@ async function get(path: string, method = 'GET') {
   const before = matched;
   const response = await fetch(base + path, { method });
   const header = (name: string) => response.headers.get(name);
-  return { status: response.status, body: await response.text(), allow: header('allow'), provider: header('x-provider'), routersAsked: matched - before };
+  return { status: response.status, body: await response.text(), allow: header('allow'), account: header('x-account'), provider: header('x-provider'), routersAsked: matched - before };
 }
 
 describe('dispatching between our routes and the provider', () => {
   it('serves our routes as the routers match them: any letter case, with or without a trailing slash', async () => {
     const served = await get('/account/7');
-    expect(served).toMatchObject({ status: 200, body: 'account 7', provider: null });
+    expect(served).toMatchObject({ status: 200, body: 'account 7', account: 'yes', provider: null });
     // The routers were asked (so that "asked none" below means something).
     expect(served.routersAsked).toBeGreaterThan(0);
     expect(await get('/ACCOUNT/7/')).toMatchObject({ status: 200, body: 'account 7' });
@@ -72,7 +73,7 @@ describe('dispatching between our routes and the provider', () => {
   });
 
   it('sends every other path straight to the provider, past every router', async () => {
-    expect(await get('/token')).toEqual({ status: 200, body: 'token', allow: null, provider: 'yes', routersAsked: 0 });
+    expect(await get('/token')).toEqual({ status: 200, body: 'token', allow: null, account: null, provider: 'yes', routersAsked: 0 });
     for (const path of ['/accounts', '/.well-known/openid-configuration', '/healthzz', '/']) {
       expect(await get(path)).toMatchObject({ status: 404, allow: null, provider: 'yes', routersAsked: 0 });
     }
