@@ -12,6 +12,7 @@ import { runAdmin } from '../src/admin/cli.ts';
 import { loadConfig } from '../src/config.ts';
 import { runAutocannon } from './bench/autocannon.ts';
 import { signIn, type App } from './bench/sign-in.ts';
+import { alternate, type Measured } from './bench/slices.ts';
 import { startArguments, startCommand } from './start-command.ts';
 import { freePort } from './free-port.ts';
 
@@ -73,6 +74,8 @@ const duration = positive('duration', values.duration, smoke ? 1 : 10);
 const warmup = positive('warmup', values.warmup, smoke ? 0.5 : 3);
 const connections = Math.round(positive('connections', values.connections, smoke ? 4 : 16));
 const signInConcurrency = Math.round(positive('sign-in-concurrency', values['sign-in-concurrency'], 2 * cores));
+// Latchkey and bare oidc-provider take turns this many times within a scenario they share.
+const slices = Math.max(1, Math.min(5, Math.floor(duration / 2)));
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
 const databaseUrl = values.database ?? process.env.DATABASE_URL ?? path.join(workDir, 'bench.sqlite');
 const secret = crypto.randomBytes(32).toString('base64url');
@@ -174,15 +177,6 @@ async function startProcess(args: string[], env: Record<string, string>, ready: 
   });
 }
 
-interface Measured {
-  count: number;
-  seconds: number;
-  cpu: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-
 function toFigure(scenario: string, measured: Measured, peak: number, p99At80: number | null): Figure {
   const perSecond = measured.count / measured.seconds;
   const serverCores = measured.cpu / measured.seconds;
@@ -191,11 +185,14 @@ function toFigure(scenario: string, measured: Measured, peak: number, p99At80: n
 
 type HttpLoad = Omit<Parameters<typeof runAutocannon>[0], 'url' | 'duration' | 'connections'> & { url: string };
 
-/** autocannon for the duration after a warm-up, with the server's CPU time over the measured part. */
-async function measureHttp(pid: number, load: HttpLoad, rate?: number): Promise<Measured> {
-  if (warmup > 0 && rate === undefined) await runAutocannon({ duration: warmup, connections, ...load });
+async function warmUpHttp(load: HttpLoad): Promise<void> {
+  if (warmup > 0) await runAutocannon({ duration: warmup, connections, ...load });
+}
+
+/** autocannon for `seconds`, with the server's CPU time over them. */
+async function measureHttp(pid: number, load: HttpLoad, seconds: number, rate?: number): Promise<Measured> {
   const cpu = cpuSeconds(pid);
-  const result = await runAutocannon({ duration, connections, ...load, ...(rate ? { overallRate: Math.max(1, Math.round(rate)) } : {}) });
+  const result = await runAutocannon({ duration: seconds, connections, ...load, ...(rate ? { overallRate: Math.max(1, Math.round(rate)) } : {}) });
   return {
     count: result.requests.total,
     seconds: result.duration,
@@ -206,27 +203,60 @@ async function measureHttp(pid: number, load: HttpLoad, rate?: number): Promise<
   };
 }
 
-/** Peak throughput, then p99 with the load held at 80 % of that peak. */
-async function httpScenario(scenario: string, pid: number, load: HttpLoad): Promise<Figure> {
-  const peak = await withPeakRss(pid, () => measureHttp(pid, load));
-  const held = await withPeakRss(pid, () => measureHttp(pid, load, (0.8 * peak.result.count) / peak.result.seconds));
-  return toFigure(scenario, { ...peak.result, errors: peak.result.errors + held.result.errors }, Math.max(peak.peak, held.peak), held.result.p99);
+/** One server's side of an HTTP scenario. */
+interface HttpSide {
+  scenario: string;
+  pid: number;
+  load: HttpLoad;
+}
+
+/** p99 with the load held at 80 % of the peak measured, and the figure of both. */
+async function heldHttp(side: HttpSide, peak: { result: Measured; peak: number }): Promise<Figure> {
+  const held = await withPeakRss(side.pid, () => measureHttp(side.pid, side.load, duration, (0.8 * peak.result.count) / peak.result.seconds));
+  return toFigure(side.scenario, { ...peak.result, errors: peak.result.errors + held.result.errors }, Math.max(peak.peak, held.peak), held.result.p99);
+}
+
+/** Peak throughput after a warm-up, then p99 with the load held at 80 % of that peak. */
+async function httpScenario(side: HttpSide): Promise<Figure> {
+  await warmUpHttp(side.load);
+  return heldHttp(side, await withPeakRss(side.pid, () => measureHttp(side.pid, side.load, duration)));
+}
+
+/** Latchkey and bare oidc-provider in one scenario, their peaks measured in alternating slices. */
+async function pairedHttpScenario(ours: HttpSide, theirs: HttpSide): Promise<Figure[]> {
+  await warmUpHttp(ours.load);
+  await warmUpHttp(theirs.load);
+  const slice = (side: HttpSide) => () => measureHttp(side.pid, side.load, duration / slices);
+  const both = await withPeakRss(ours.pid, () => withPeakRss(theirs.pid, () => alternate(slices, slice(ours), slice(theirs))));
+  const [oursPeak, theirsPeak] = both.result.result;
+  return [await heldHttp(ours, { result: oursPeak, peak: both.peak }), await heldHttp(theirs, { result: theirsPeak, peak: both.result.peak })];
 }
 
 const basic = (id: string, secretValue: string) => `Basic ${Buffer.from(`${id}:${secretValue}`).toString('base64')}`;
 const form = { 'content-type': 'application/x-www-form-urlencoded' };
 
+/** One server's side of a scenario run as loops of operations. */
+interface LoopSide {
+  scenario: string;
+  pid: number;
+  concurrency: number;
+  operation: (worker: number) => Promise<void>;
+  /** Whether p99 is measured again with the load held at 80 % of the peak. */
+  holdAt80: boolean;
+}
+
 /**
- * `concurrency` loops, each doing one operation after another for the duration (after a
- * warm-up whose results are dropped). For flows autocannon cannot express: each refresh needs
- * the refresh token the previous one returned, and a sign-in is several requests. With `rate`,
+ * `concurrency` loops, each doing one operation after another for `seconds` (after a warm-up
+ * whose results are dropped). For flows autocannon cannot express: each refresh needs the
+ * refresh token the previous one returned, and a sign-in is several requests. With `rate`,
  * operations start on a schedule of that many per second instead of as fast as they can.
  */
-async function runLoops(pid: number, concurrency: number, operation: (worker: number) => Promise<void>, rate?: number): Promise<Measured> {
+async function runLoops(side: LoopSide, { warmUp, seconds, rate }: { warmUp: number; seconds: number; rate?: number }): Promise<Measured> {
+  const { pid, concurrency, operation } = side;
   const latencies: number[] = [];
   let errors = 0;
-  const measureFrom = Date.now() + (rate ? 0 : warmup * 1000);
-  const until = measureFrom + duration * 1000;
+  const measureFrom = Date.now() + warmUp * 1000;
+  const until = measureFrom + seconds * 1000;
   let cpuFrom = cpuSeconds(pid);
   const cpuTimer = setTimeout(() => (cpuFrom = cpuSeconds(pid)), Math.max(0, measureFrom - Date.now()));
   let slot = 0;
@@ -253,14 +283,29 @@ async function runLoops(pid: number, concurrency: number, operation: (worker: nu
   const cpu = cpuSeconds(pid) - cpuFrom;
   latencies.sort((a, b) => a - b);
   const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { count: latencies.length, seconds: duration, cpu, p50: pick(0.5), p99: pick(0.99), errors };
+  return { count: latencies.length, seconds, cpu, p50: pick(0.5), p99: pick(0.99), errors };
 }
 
-async function loopScenario(scenario: string, pid: number, concurrency: number, operation: (worker: number) => Promise<void>, holdAt80 = true): Promise<Figure> {
-  const peak = await withPeakRss(pid, () => runLoops(pid, concurrency, operation));
-  if (!holdAt80) return toFigure(scenario, peak.result, peak.peak, null);
-  const held = await withPeakRss(pid, () => runLoops(pid, concurrency, operation, (0.8 * peak.result.count) / peak.result.seconds));
-  return toFigure(scenario, { ...peak.result, errors: peak.result.errors + held.result.errors }, Math.max(peak.peak, held.peak), held.result.p99);
+async function heldLoops(side: LoopSide, peak: { result: Measured; peak: number }): Promise<Figure> {
+  if (!side.holdAt80) return toFigure(side.scenario, peak.result, peak.peak, null);
+  const held = await withPeakRss(side.pid, () => runLoops(side, { warmUp: 0, seconds: duration, rate: (0.8 * peak.result.count) / peak.result.seconds }));
+  return toFigure(side.scenario, { ...peak.result, errors: peak.result.errors + held.result.errors }, Math.max(peak.peak, held.peak), held.result.p99);
+}
+
+async function loopScenario(side: LoopSide): Promise<Figure> {
+  return heldLoops(side, await withPeakRss(side.pid, () => runLoops(side, { warmUp: warmup, seconds: duration })));
+}
+
+/** Latchkey and bare oidc-provider in one scenario, their peaks measured in alternating slices. */
+async function pairedLoopScenario(ours: LoopSide, theirs: LoopSide): Promise<Figure[]> {
+  if (warmup > 0) {
+    await runLoops(ours, { warmUp: warmup, seconds: 0 });
+    await runLoops(theirs, { warmUp: warmup, seconds: 0 });
+  }
+  const slice = (side: LoopSide) => () => runLoops(side, { warmUp: 0, seconds: duration / slices });
+  const both = await withPeakRss(ours.pid, () => withPeakRss(theirs.pid, () => alternate(slices, slice(ours), slice(theirs))));
+  const [oursPeak, theirsPeak] = both.result.result;
+  return [await heldLoops(ours, { result: oursPeak, peak: both.peak }), await heldLoops(theirs, { result: theirsPeak, peak: both.result.peak })];
 }
 
 /** Refreshes one chain per worker: each refresh token is used once, as rotation requires. */
@@ -345,32 +390,38 @@ async function main() {
     const idleRss = rssMb(pid);
     const serviceAuth = { ...form, authorization: basic(service.clientId, service.clientSecret) };
 
+    // Where bare oidc-provider runs the same scenario, the two are measured together.
+    const withBare = async <Side,>(ours: Side | null, theirs: Side | null, single: (side: Side) => Promise<Figure>, paired: (a: Side, b: Side) => Promise<Figure[]>) => {
+      if (ours && theirs) figures.push(...(await paired(ours, theirs)));
+      else if (ours ?? theirs) figures.push(await single((ours ?? theirs)!));
+    };
+
     for (const [alg, api] of [['RS256', API], ['ES256', API_ES256]] as const) {
-      if (runs('client-credentials')) figures.push(await httpScenario(`client_credentials (JWT, ${alg})`, pid, { url: `${issuer}/token`, method: 'POST', headers: serviceAuth, body: ccBody(api) }));
-      if (bare) figures.push(await bare.clientCredentials(alg));
+      const ours = runs('client-credentials') ? { scenario: `client_credentials (JWT, ${alg})`, pid, load: { url: `${issuer}/token`, method: 'POST', headers: serviceAuth, body: ccBody(api) } } : null;
+      await withBare(ours, bare?.clientCredentials(alg) ?? null, httpScenario, pairedHttpScenario);
     }
 
     // --- refresh_token with rotation: one chain per connection, started by real sign-ins
+    let refresh: LoopSide | null = null;
     if (runs('refresh')) {
       const chains: string[] = [];
       for (let i = 0; i < connections; i++) chains.push((await signIn(app, 'bench@example.com', PASSWORD, 'openid offline_access')).refresh_token!);
-      figures.push(await loopScenario('refresh_token (rotation, RS256 ID token)', pid, connections, refreshChains(issuer, basic(app.clientId, app.clientSecret), chains)));
+      refresh = { scenario: 'refresh_token (rotation, RS256 ID token)', pid, concurrency: connections, operation: refreshChains(issuer, basic(app.clientId, app.clientSecret), chains), holdAt80: true };
     }
-    if (bare) figures.push(await bare.refresh());
+    await withBare(refresh, bare?.refresh() ?? null, loopScenario, pairedLoopScenario);
 
     // --- userinfo, introspection, JWKS
     const tokens = runs('userinfo') || runs('introspection') ? await signIn(app, 'bench@example.com', PASSWORD, 'openid email') : null;
-    if (tokens && runs('userinfo')) figures.push(await httpScenario('userinfo', pid, { url: `${issuer}/me`, headers: { authorization: `Bearer ${tokens.access_token}` } }));
+    if (tokens && runs('userinfo')) figures.push(await httpScenario({ scenario: 'userinfo', pid, load: { url: `${issuer}/me`, headers: { authorization: `Bearer ${tokens.access_token}` } } }));
     if (tokens && runs('introspection')) {
-      figures.push(
-        await httpScenario('introspection', pid, { url: `${issuer}/token/introspection`, method: 'POST', headers: { ...form, authorization: basic(app.clientId, app.clientSecret) }, body: `token=${tokens.access_token}` }),
-      );
+      const load = { url: `${issuer}/token/introspection`, method: 'POST', headers: { ...form, authorization: basic(app.clientId, app.clientSecret) }, body: `token=${tokens.access_token}` };
+      figures.push(await httpScenario({ scenario: 'introspection', pid, load }));
     }
-    if (runs('jwks')) figures.push(await httpScenario('jwks', pid, { url: `${issuer}/jwks` }));
+    if (runs('jwks')) figures.push(await httpScenario({ scenario: 'jwks', pid, load: { url: `${issuer}/jwks` } }));
 
     // --- complete password sign-ins, saturating the CPU (latency is argon2id's by design)
-    if (runs('sign-in')) figures.push(await loopScenario(SIGN_IN, pid, signInConcurrency, () => signIn(app, 'bench@example.com', PASSWORD).then(() => undefined), false));
-    if (bare) figures.push(await bare.signIn());
+    const signIns = runs('sign-in') ? { scenario: SIGN_IN, pid, concurrency: signInConcurrency, operation: () => signIn(app, 'bench@example.com', PASSWORD).then(() => undefined), holdAt80: false } : null;
+    await withBare(signIns, bare?.signIn() ?? null, loopScenario, pairedLoopScenario);
     if (runs('sign-in') || bare) {
       figures.push(argonAlone(await argonVerificationsAlone()));
       const argon = find(ARGON)!;
@@ -415,11 +466,15 @@ async function startBare() {
     throw err;
   }
   const auth = basic(info.clientId, info.clientSecret);
+  const pid = child.pid!;
   return {
-    clientCredentials: (alg: 'RS256' | 'ES256') =>
-      httpScenario(`${BARE} client_credentials (JWT, ${alg})`, child.pid!, { url: `${info.issuer}/token`, method: 'POST', headers: { ...form, authorization: auth }, body: ccBody(info.apis[alg]!) }),
-    refresh: () => loopScenario(`${BARE} refresh_token (rotation)`, child.pid!, connections, refreshChains(info.issuer, auth, info.refreshTokens)),
-    signIn: () => loopScenario(`${BARE} ${SIGN_IN}`, child.pid!, signInConcurrency, () => signIn(info, 'bench@example.com', PASSWORD).then(() => undefined), false),
+    clientCredentials: (alg: 'RS256' | 'ES256'): HttpSide => ({
+      scenario: `${BARE} client_credentials (JWT, ${alg})`,
+      pid,
+      load: { url: `${info.issuer}/token`, method: 'POST', headers: { ...form, authorization: auth }, body: ccBody(info.apis[alg]!) },
+    }),
+    refresh: (): LoopSide => ({ scenario: `${BARE} refresh_token (rotation)`, pid, concurrency: connections, operation: refreshChains(info.issuer, auth, info.refreshTokens), holdAt80: true }),
+    signIn: (): LoopSide => ({ scenario: `${BARE} ${SIGN_IN}`, pid, concurrency: signInConcurrency, operation: () => signIn(info, 'bench@example.com', PASSWORD).then(() => undefined), holdAt80: false }),
     stop: () => child.kill('SIGTERM'),
   };
 }

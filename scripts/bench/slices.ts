@@ -1,0 +1,36 @@
+/** One measurement of a scenario against one server. */
+export interface Measured {
+  count: number;
+  seconds: number;
+  /** CPU seconds the server used over it, all its threads. */
+  cpu: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+/**
+ * Adds up the slices of one measurement. Their p50 and p99 are averaged, weighted by how many
+ * operations each slice measured: autocannon reports percentiles, not the samples behind them.
+ */
+export function mergeSlices(parts: Measured[]): Measured {
+  const sum = (pick: (m: Measured) => number) => parts.reduce((total, m) => total + pick(m), 0);
+  const count = sum((m) => m.count);
+  const weighted = (pick: (m: Measured) => number) => (count > 0 ? sum((m) => pick(m) * m.count) / count : 0);
+  return { count, seconds: sum((m) => m.seconds), cpu: sum((m) => m.cpu), p50: weighted((m) => m.p50), p99: weighted((m) => m.p99), errors: sum((m) => m.errors) };
+}
+
+/**
+ * Measures two servers in alternating slices of one scenario — first, second, first, … — so
+ * that a shared machine whose speed drifts over seconds meets both alike, and their ratio is
+ * not the drift's. Returns each server's slices merged.
+ */
+export async function alternate(slices: number, first: () => Promise<Measured>, second: () => Promise<Measured>): Promise<[Measured, Measured]> {
+  const ones: Measured[] = [];
+  const others: Measured[] = [];
+  for (let slice = 0; slice < slices; slice++) {
+    ones.push(await first());
+    others.push(await second());
+  }
+  return [mergeSlices(ones), mergeSlices(others)];
+}
