@@ -74,7 +74,9 @@ const duration = positive('duration', values.duration, smoke ? 1 : 10);
 const warmup = positive('warmup', values.warmup, smoke ? 0.5 : 3);
 const connections = Math.round(positive('connections', values.connections, smoke ? 4 : 16));
 const signInConcurrency = Math.round(positive('sign-in-concurrency', values['sign-in-concurrency'], 2 * cores));
-// Latchkey and bare oidc-provider take turns this many times within a scenario they share.
+// Latchkey and bare oidc-provider take turns within a scenario they share, so that a machine
+// whose speed drifts meets both alike. A slice is at least two seconds: autocannon counts in
+// one-second ticks, and each slice opens its connections anew.
 const slices = Math.max(1, Math.min(5, Math.floor(duration / 2)));
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
 const databaseUrl = values.database ?? process.env.DATABASE_URL ?? path.join(workDir, 'bench.sqlite');
@@ -186,7 +188,7 @@ function toFigure(scenario: string, measured: Measured, peak: number, p99At80: n
 type HttpLoad = Omit<Parameters<typeof runAutocannon>[0], 'url' | 'duration' | 'connections'> & { url: string };
 
 async function warmUpHttp(load: HttpLoad): Promise<void> {
-  if (warmup > 0) await runAutocannon({ duration: warmup, connections, ...load });
+  await runAutocannon({ duration: warmup, connections, ...load });
 }
 
 /** autocannon for `seconds`, with the server's CPU time over them. */
@@ -218,16 +220,23 @@ async function heldHttp(side: HttpSide, peak: { result: Measured; peak: number }
 
 /** Peak throughput after a warm-up, then p99 with the load held at 80 % of that peak. */
 async function httpScenario(side: HttpSide): Promise<Figure> {
-  await warmUpHttp(side.load);
-  return heldHttp(side, await withPeakRss(side.pid, () => measureHttp(side.pid, side.load, duration)));
+  const peak = await withPeakRss(side.pid, async () => {
+    await warmUpHttp(side.load);
+    return measureHttp(side.pid, side.load, duration);
+  });
+  return heldHttp(side, peak);
 }
 
 /** Latchkey and bare oidc-provider in one scenario, their peaks measured in alternating slices. */
 async function pairedHttpScenario(ours: HttpSide, theirs: HttpSide): Promise<Figure[]> {
-  await warmUpHttp(ours.load);
-  await warmUpHttp(theirs.load);
   const slice = (side: HttpSide) => () => measureHttp(side.pid, side.load, duration / slices);
-  const both = await withPeakRss(ours.pid, () => withPeakRss(theirs.pid, () => alternate(slices, slice(ours), slice(theirs))));
+  const both = await withPeakRss(ours.pid, () =>
+    withPeakRss(theirs.pid, async () => {
+      await warmUpHttp(ours.load);
+      await warmUpHttp(theirs.load);
+      return alternate(slices, slice(ours), slice(theirs));
+    }),
+  );
   const [oursPeak, theirsPeak] = both.result.result;
   return [await heldHttp(ours, { result: oursPeak, peak: both.peak }), await heldHttp(theirs, { result: theirsPeak, peak: both.result.peak })];
 }
@@ -281,9 +290,12 @@ async function runLoops(side: LoopSide, { warmUp, seconds, rate }: { warmUp: num
   );
   clearTimeout(cpuTimer);
   const cpu = cpuSeconds(pid) - cpuFrom;
+  // Operations still running when time is up are awaited and counted, as their CPU time is:
+  // the time they took counts too.
+  const elapsed = Math.max(seconds, (Date.now() - measureFrom) / 1000);
   latencies.sort((a, b) => a - b);
   const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { count: latencies.length, seconds, cpu, p50: pick(0.5), p99: pick(0.99), errors };
+  return { count: latencies.length, seconds: elapsed, cpu, p50: pick(0.5), p99: pick(0.99), errors };
 }
 
 async function heldLoops(side: LoopSide, peak: { result: Measured; peak: number }): Promise<Figure> {
@@ -298,12 +310,14 @@ async function loopScenario(side: LoopSide): Promise<Figure> {
 
 /** Latchkey and bare oidc-provider in one scenario, their peaks measured in alternating slices. */
 async function pairedLoopScenario(ours: LoopSide, theirs: LoopSide): Promise<Figure[]> {
-  if (warmup > 0) {
-    await runLoops(ours, { warmUp: warmup, seconds: 0 });
-    await runLoops(theirs, { warmUp: warmup, seconds: 0 });
-  }
   const slice = (side: LoopSide) => () => runLoops(side, { warmUp: 0, seconds: duration / slices });
-  const both = await withPeakRss(ours.pid, () => withPeakRss(theirs.pid, () => alternate(slices, slice(ours), slice(theirs))));
+  const both = await withPeakRss(ours.pid, () =>
+    withPeakRss(theirs.pid, async () => {
+      await runLoops(ours, { warmUp: warmup, seconds: 0 });
+      await runLoops(theirs, { warmUp: warmup, seconds: 0 });
+      return alternate(slices, slice(ours), slice(theirs));
+    }),
+  );
   const [oursPeak, theirsPeak] = both.result.result;
   return [await heldLoops(ours, { result: oursPeak, peak: both.peak }), await heldLoops(theirs, { result: theirsPeak, peak: both.result.peak })];
 }
@@ -380,9 +394,9 @@ async function main() {
   const { child: latchkey } = await startProcess(startArguments(), serverEnv, listening);
   const pid = latchkey.pid!;
   const app: App = { issuer, clientId: appClient.clientId, clientSecret: appClient.clientSecret, redirectUri: 'http://127.0.0.1:1/cb' };
-  // Bare oidc-provider runs beside Latchkey and each of its scenarios right after Latchkey's
-  // same one, so that the two figures compared meet the machine in the same state: on a
-  // shared machine, minutes apart can differ by more than the gap being measured.
+  // Bare oidc-provider runs beside Latchkey, and the two take turns in each scenario they
+  // share, so that the figures compared meet the machine in the same states: on a shared
+  // machine, seconds apart can differ by more than the gap being measured.
   let bare: Awaited<ReturnType<typeof startBare>> | null = null;
   try {
     if (runs('bare')) bare = await startBare();
