@@ -227,20 +227,6 @@ async function httpScenario(side: HttpSide): Promise<Figure> {
   return heldHttp(side, peak);
 }
 
-/** Latchkey and bare oidc-provider in one scenario, their peaks measured in alternating slices. */
-async function pairedHttpScenario(ours: HttpSide, theirs: HttpSide): Promise<Figure[]> {
-  const slice = (side: HttpSide) => () => measureHttp(side.pid, side.load, duration / slices);
-  const both = await withPeakRss(ours.pid, () =>
-    withPeakRss(theirs.pid, async () => {
-      await warmUpHttp(ours.load);
-      await warmUpHttp(theirs.load);
-      return alternate(slices, slice(ours), slice(theirs));
-    }),
-  );
-  const [oursPeak, theirsPeak] = both.result.result;
-  return [await heldHttp(ours, { result: oursPeak, peak: both.peak }), await heldHttp(theirs, { result: theirsPeak, peak: both.result.peak })];
-}
-
 const basic = (id: string, secretValue: string) => `Basic ${Buffer.from(`${id}:${secretValue}`).toString('base64')}`;
 const form = { 'content-type': 'application/x-www-form-urlencoded' };
 
@@ -308,18 +294,37 @@ async function loopScenario(side: LoopSide): Promise<Figure> {
   return heldLoops(side, await withPeakRss(side.pid, () => runLoops(side, { warmUp: warmup, seconds: duration })));
 }
 
+/** How a kind of scenario warms a server up, measures it, and holds it at 80 % load. */
+interface Turns<Side> {
+  warmUp(side: Side): Promise<unknown>;
+  measure(side: Side, seconds: number): Promise<Measured>;
+  held(side: Side, peak: { result: Measured; peak: number }): Promise<Figure>;
+}
+
+const httpTurns: Turns<HttpSide> = {
+  warmUp: (side) => warmUpHttp(side.load),
+  measure: (side, seconds) => measureHttp(side.pid, side.load, seconds),
+  held: heldHttp,
+};
+
+const loopTurns: Turns<LoopSide> = {
+  warmUp: (side) => runLoops(side, { warmUp: warmup, seconds: 0 }),
+  measure: (side, seconds) => runLoops(side, { warmUp: 0, seconds }),
+  held: heldLoops,
+};
+
 /** Latchkey and bare oidc-provider in one scenario, their peaks measured in alternating slices. */
-async function pairedLoopScenario(ours: LoopSide, theirs: LoopSide): Promise<Figure[]> {
-  const slice = (side: LoopSide) => () => runLoops(side, { warmUp: 0, seconds: duration / slices });
+async function takingTurns<Side extends { pid: number }>(turns: Turns<Side>, ours: Side, theirs: Side): Promise<Figure[]> {
+  const slice = (side: Side) => () => turns.measure(side, duration / slices);
   const both = await withPeakRss(ours.pid, () =>
     withPeakRss(theirs.pid, async () => {
-      await runLoops(ours, { warmUp: warmup, seconds: 0 });
-      await runLoops(theirs, { warmUp: warmup, seconds: 0 });
+      await turns.warmUp(ours);
+      await turns.warmUp(theirs);
       return alternate(slices, slice(ours), slice(theirs));
     }),
   );
   const [oursPeak, theirsPeak] = both.result.result;
-  return [await heldLoops(ours, { result: oursPeak, peak: both.peak }), await heldLoops(theirs, { result: theirsPeak, peak: both.result.peak })];
+  return [await turns.held(ours, { result: oursPeak, peak: both.peak }), await turns.held(theirs, { result: theirsPeak, peak: both.result.peak })];
 }
 
 /** Refreshes one chain per worker: each refresh token is used once, as rotation requires. */
@@ -405,14 +410,14 @@ async function main() {
     const serviceAuth = { ...form, authorization: basic(service.clientId, service.clientSecret) };
 
     // Where bare oidc-provider runs the same scenario, the two are measured together.
-    const withBare = async <Side,>(ours: Side | null, theirs: Side | null, single: (side: Side) => Promise<Figure>, paired: (a: Side, b: Side) => Promise<Figure[]>) => {
-      if (ours && theirs) figures.push(...(await paired(ours, theirs)));
+    const withBare = async <Side extends { pid: number }>(ours: Side | null, theirs: Side | null, single: (side: Side) => Promise<Figure>, turns: Turns<Side>) => {
+      if (ours && theirs) figures.push(...(await takingTurns(turns, ours, theirs)));
       else if (ours ?? theirs) figures.push(await single((ours ?? theirs)!));
     };
 
     for (const [alg, api] of [['RS256', API], ['ES256', API_ES256]] as const) {
       const ours = runs('client-credentials') ? { scenario: `client_credentials (JWT, ${alg})`, pid, load: { url: `${issuer}/token`, method: 'POST', headers: serviceAuth, body: ccBody(api) } } : null;
-      await withBare(ours, bare?.clientCredentials(alg) ?? null, httpScenario, pairedHttpScenario);
+      await withBare(ours, bare?.clientCredentials(alg) ?? null, httpScenario, httpTurns);
     }
 
     // --- refresh_token with rotation: one chain per connection, started by real sign-ins
@@ -422,7 +427,7 @@ async function main() {
       for (let i = 0; i < connections; i++) chains.push((await signIn(app, 'bench@example.com', PASSWORD, 'openid offline_access')).refresh_token!);
       refresh = { scenario: 'refresh_token (rotation, RS256 ID token)', pid, concurrency: connections, operation: refreshChains(issuer, basic(app.clientId, app.clientSecret), chains), holdAt80: true };
     }
-    await withBare(refresh, bare?.refresh() ?? null, loopScenario, pairedLoopScenario);
+    await withBare(refresh, bare?.refresh() ?? null, loopScenario, loopTurns);
 
     // --- userinfo, introspection, JWKS
     const tokens = runs('userinfo') || runs('introspection') ? await signIn(app, 'bench@example.com', PASSWORD, 'openid email') : null;
@@ -435,7 +440,7 @@ async function main() {
 
     // --- complete password sign-ins, saturating the CPU (latency is argon2id's by design)
     const signIns = runs('sign-in') ? { scenario: SIGN_IN, pid, concurrency: signInConcurrency, operation: () => signIn(app, 'bench@example.com', PASSWORD).then(() => undefined), holdAt80: false } : null;
-    await withBare(signIns, bare?.signIn() ?? null, loopScenario, pairedLoopScenario);
+    await withBare(signIns, bare?.signIn() ?? null, loopScenario, loopTurns);
     if (runs('sign-in') || bare) {
       figures.push(argonAlone(await argonVerificationsAlone()));
       const argon = find(ARGON)!;
