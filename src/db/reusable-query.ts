@@ -1,4 +1,4 @@
-import type { Compilable, CompiledQuery, Kysely } from 'kysely';
+import type { Compilable, CompiledQuery, DialectAdapter, Kysely } from 'kysely';
 import type { Database } from './schema.ts';
 
 /**
@@ -8,12 +8,15 @@ import type { Database } from './schema.ts';
  * given placeholder values, and `run` must pass the real ones in the same order.
  */
 export function reusableQuery<R>(build: (db: Kysely<Database>) => Compilable<R>) {
-  const compiled = new WeakMap<Kysely<Database>, CompiledQuery<R>>();
+  // Kept per dialect adapter: a database and its transactions share one, so a query compiled
+  // once also runs inside every transaction (writes committed together run in one).
+  const compiled = new WeakMap<DialectAdapter, CompiledQuery<R>>();
   return async function run(db: Kysely<Database>, parameters: readonly unknown[]): Promise<R[]> {
-    let query = compiled.get(db);
+    const adapter = db.getExecutor().adapter;
+    let query = compiled.get(adapter);
     if (!query) {
       query = build(db).compile();
-      compiled.set(db, query);
+      compiled.set(adapter, query);
     }
     if (query.parameters.length !== parameters.length) throw new Error(`query takes ${query.parameters.length} values, not ${parameters.length}`);
     return (await db.executeQuery<R>({ ...query, parameters })).rows;

@@ -7,6 +7,7 @@ import { epochSeconds, type Clock } from '../time.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
 import { canMatchStored } from '../db/text.ts';
 import { reusableQuery } from '../db/reusable-query.ts';
+import { createGroupCommit } from '../db/group-commit.ts';
 import type { RegistryCache } from '../registry/registry-cache.ts';
 
 type Row = { payload: string; expires_at: number | null; consumed_at: number | null };
@@ -55,6 +56,7 @@ const deletePayload = { id: deletePayloadBy('id'), grant_id: deletePayloadBy('gr
 
 /** Ties the adapter to a clock and a database. Exported so tests can drive expiry directly. */
 export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options: AdapterOptions) {
+  const commits = createGroupCommit(db);
   const toPayload = (model: string, row: Row | undefined): AdapterPayload | undefined => {
     if (!row) return undefined;
     const now = epochSeconds(clock);
@@ -87,7 +89,7 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
         payload.userCode ?? null,
         expiresIn ? epochSeconds(clock) + expiresIn : null,
       ];
-      await upsertPayload(db, [this.model, id, null, ...values, ...values]);
+      await commits.write((db) => upsertPayload(db, [this.model, id, null, ...values, ...values]));
     }
 
     private async findBy(column: LookupColumn, value: string): Promise<AdapterPayload | undefined> {
@@ -115,15 +117,16 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
     }
 
     async consume(id: string): Promise<void> {
-      await consumePayload(db, [epochSeconds(clock), this.model, id]);
+      const now = epochSeconds(clock);
+      await commits.write((db) => consumePayload(db, [now, this.model, id]));
     }
 
     async destroy(id: string): Promise<void> {
-      await deletePayload.id(db, [this.model, id]);
+      await commits.write((db) => deletePayload.id(db, [this.model, id]));
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      await deletePayload.grant_id(db, [this.model, grantId]);
+      await commits.write((db) => deletePayload.grant_id(db, [this.model, grantId]));
     }
   };
 }

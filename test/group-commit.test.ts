@@ -1,0 +1,81 @@
+import SQLite from 'better-sqlite3';
+import type { Kysely } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/schema.ts';
+import { createGroupCommit } from '../src/db/group-commit.ts';
+import { freshDatabasePerTest, testDialect } from './helpers/database.ts';
+
+// Marked so that the built-in role the migrations create is told apart.
+const role = (id: string, name = id) => ({ id, name, description: 'written here', created_at: '2026-01-01' });
+
+describe('writes committed together', () => {
+  const fresh = freshDatabasePerTest();
+
+  const rolesInDatabase = async () => (await fresh.database.db.selectFrom('roles').select('id').where('description', '=', 'written here').orderBy('id').execute()).map((r) => r.id);
+
+  it.skipIf(testDialect !== 'sqlite')('share one commit within a turn of the event loop, and settle only once it is made', async () => {
+    const commits = createGroupCommit(fresh.database.db);
+    // Another connection to the file sees only what is committed.
+    const other = new SQLite(fresh.url, { readonly: true });
+    try {
+      const committedWhenSettled: string[][] = [];
+      const seenBy: Kysely<Database>[] = [];
+      const insert = (id: string) =>
+        commits
+          .write(async (db) => {
+            seenBy.push(db);
+            await db.insertInto('roles').values(role(id)).execute();
+          })
+          .then(() => committedWhenSettled.push(other.prepare("select id from roles where description = 'written here' order by id").all().map((r) => (r as { id: string }).id)));
+
+      await Promise.all([insert('a'), insert('b'), insert('c')]);
+      expect(seenBy).toHaveLength(3);
+      expect(seenBy.every((db) => db.isTransaction && db === seenBy[0])).toBe(true);
+      expect(committedWhenSettled).toEqual([
+        ['a', 'b', 'c'],
+        ['a', 'b', 'c'],
+        ['a', 'b', 'c'],
+      ]);
+
+      // Writes of later turns get commits of their own; one alone needs no transaction.
+      await insert('d');
+      await new Promise((resolve) => setImmediate(resolve));
+      await insert('e');
+      expect(seenBy.slice(3).map((db) => db.isTransaction)).toEqual([false, false]);
+      expect(committedWhenSettled.at(-1)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    } finally {
+      other.close();
+    }
+  });
+
+  it.skipIf(testDialect !== 'postgres')('run as they come on PostgreSQL, which groups concurrent commits itself', async () => {
+    const commits = createGroupCommit(fresh.database.db);
+    const inTransaction: boolean[] = [];
+    const insert = (id: string) =>
+      commits.write(async (db) => {
+        inTransaction.push(db.isTransaction);
+        await db.insertInto('roles').values(role(id)).execute();
+      });
+    await Promise.all([insert('a'), insert('b')]);
+    expect(inTransaction).toEqual([false, false]);
+    expect(await rolesInDatabase()).toEqual(['a', 'b']);
+  });
+
+  it('fail alone: a write that fails does not take the others of its turn with it', async () => {
+    await fresh.database.db.insertInto('roles').values(role('existing', 'taken')).execute();
+    const commits = createGroupCommit(fresh.database.db);
+    const insert = (id: string, name?: string) => commits.write((db) => db.insertInto('roles').values(role(id, name)).execute());
+
+    const outcomes = await Promise.allSettled([insert('a'), insert('b', 'taken'), insert('c')]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(String((outcomes[1] as PromiseRejectedResult).reason)).toMatch(/unique|UNIQUE/);
+    expect(await rolesInDatabase()).toEqual(['a', 'c', 'existing']);
+  });
+
+  it('hand each write its own result', async () => {
+    await fresh.database.db.insertInto('roles').values([role('x'), role('y')]).execute();
+    const commits = createGroupCommit(fresh.database.db);
+    const remove = (id: string) => commits.write(async (db) => Number((await db.deleteFrom('roles').where('id', '=', id).executeTakeFirst()).numDeletedRows));
+    expect(await Promise.all([remove('x'), remove('missing'), remove('y')])).toEqual([1, 0, 1]);
+  });
+});
