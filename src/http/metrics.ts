@@ -54,13 +54,14 @@ export function createMetrics(options: { pool?: pg.Pool } = {}) {
     /** Counts and times every request, labelled by route name, never by raw path. */
     middleware() {
       return async (ctx: Context, next: Next) => {
-        const stop = duration.startTimer();
+        const started = process.hrtime.bigint();
         try {
           await next();
         } finally {
           const route = (ctx.oidc as { route?: string } | undefined)?.route ?? (ctx._matchedRoute ? String(ctx._matchedRoute) : 'unmatched');
-          stop({ route, method: ctx.method });
-          requests.inc({ route, method: ctx.method, status: String(ctx.status) });
+          const method = ctx.req.method ?? '';
+          duration.observe({ route, method }, Number(process.hrtime.bigint() - started) / 1e9);
+          requests.inc({ route, method, status: String(ctx.res.statusCode) });
         }
       };
     },

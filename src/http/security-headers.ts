@@ -15,11 +15,14 @@ const CONTENT_SECURITY_POLICY = [
 
 export function securityHeaders(options: { https: boolean }) {
   return async (ctx: Context, next: Next) => {
-    ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('X-Frame-Options', 'DENY');
-    ctx.set('Referrer-Policy', 'no-referrer');
-    if (options.https) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    // Set on Node's response directly: nothing has been sent yet, and Koa's ctx.set allocates
+    // arrays for each header it sets, a cost every request pays.
+    const res = ctx.res;
+    res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    if (options.https) res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     await next();
     // Every page is about one person's sign-in and may hold a form token: never cache it.
     // (The media type compared as is: response.is() parses it and looks it up, on every request.)
