@@ -164,18 +164,23 @@ async function startProcess(args: string[], env: Record<string, string>, ready: 
       reject(new Error(`${args.join(' ')} did not start: ${stderr}`));
     }, 30_000);
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${stderr}`)));
-    child.stdout!.on('data', (d: Buffer) => {
+    const readLines = (d: Buffer) => {
       buffer += d;
       const lines = buffer.split('\n');
       buffer = lines.pop()!;
       for (const line of lines) {
         if (ready(line)) {
           clearTimeout(timer);
+          // From here on its lines are drained unread: the load generator shares the machine,
+          // and splitting a line per request would take from it.
+          child.stdout!.off('data', readLines);
+          child.stdout!.resume();
           resolve({ child, line });
           return;
         }
       }
-    });
+    };
+    child.stdout!.on('data', readLines);
   });
 }
 
