@@ -21,16 +21,23 @@ export function mergeSlices(parts: Measured[]): Measured {
 }
 
 /**
- * Measures two servers in alternating slices of one scenario — first, second, first, … — so
- * that a shared machine whose speed drifts over seconds meets both alike, and their ratio is
- * not the drift's. Returns each server's slices merged.
+ * Measures two servers in alternating slices of one scenario, so that a shared machine whose
+ * speed drifts over seconds meets both alike, and their ratio is not the drift's. Each round
+ * reverses the order of the one before — first, second, second, first, first, … — so that a
+ * drift in one direction does not favour whichever goes first. Returns each server's slices
+ * merged.
  */
 export async function alternate(slices: number, first: () => Promise<Measured>, second: () => Promise<Measured>): Promise<[Measured, Measured]> {
   const ones: Measured[] = [];
   const others: Measured[] = [];
   for (let slice = 0; slice < slices; slice++) {
-    ones.push(await first());
-    others.push(await second());
+    if (slice % 2 === 0) {
+      ones.push(await first());
+      others.push(await second());
+    } else {
+      others.push(await second());
+      ones.push(await first());
+    }
   }
   return [mergeSlices(ones), mergeSlices(others)];
 }
