@@ -5,7 +5,7 @@ import { createAdapterFactory, purgeExpiredPayloads } from '../src/oidc/adapter.
 import type { Clock } from '../src/time.ts';
 import { createSecretBox } from '../src/keys/secret-box.ts';
 import { createRegistryCache, type RegistryCache } from '../src/registry/registry-cache.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { createTestDatabase, testDialect, type TestDatabase } from './helpers/database.ts';
 
 let database: OpenDatabase;
 let testDatabase: TestDatabase;
@@ -30,6 +30,26 @@ const later = (seconds: number) => {
 };
 
 describe('the provider storage adapter', () => {
+
+  it.skipIf(testDialect !== 'sqlite')('shows a look-up what a request just before it changed, before that change commits', async () => {
+    const Adapter = createAdapterFactory(database.db, clock, options);
+    const codes = new Adapter('AuthorizationCode');
+    const tokens = new Adapter('AccessToken');
+    const sessions = new Adapter('Session');
+    await codes.upsert('c', { accountId: 'u1', grantId: 'g1' }, 60);
+    await tokens.upsert('t', { accountId: 'u1', grantId: 'g1' }, 60);
+    await sessions.upsert('s', { accountId: 'u1', uid: 'session-uid' }, 60);
+
+    // Each write is awaited only after the look-up is made, as with two requests arriving in
+    // one turn: a replayed code must be seen consumed, a revoked grant's token gone.
+    const consumed = codes.consume('c');
+    expect((await codes.find('c'))?.consumed).toBeDefined();
+    const revoked = tokens.revokeByGrantId('g1');
+    expect(await tokens.find('t')).toBeUndefined();
+    const ended = sessions.destroy('s');
+    expect(await sessions.findByUid('session-uid')).toBeUndefined();
+    await Promise.all([consumed, revoked, ended]);
+  });
   it('stores, finds and overwrites payloads per model', async () => {
     const Adapter = createAdapterFactory(database.db, clock, options);
     const codes = new Adapter('AuthorizationCode');

@@ -1,5 +1,5 @@
 import SQLite from 'better-sqlite3';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/schema.ts';
 import { createGroupCommit } from '../src/db/group-commit.ts';
@@ -22,10 +22,10 @@ describe('writes committed together', () => {
       const seenBy: Kysely<Database>[] = [];
       const insert = (id: string) =>
         commits
-          .write(async (db) => {
-            seenBy.push(db);
-            await db.insertInto('roles').values(role(id)).execute();
-          })
+          .write(async (trx) => {
+            seenBy.push(trx);
+            await trx.insertInto('roles').values(role(id)).execute();
+          }, [id])
           .then(() => committedWhenSettled.push(other.prepare("select id from roles where description = 'written here' order by id").all().map((r) => (r as { id: string }).id)));
 
       await Promise.all([insert('a'), insert('b'), insert('c')]);
@@ -39,7 +39,6 @@ describe('writes committed together', () => {
 
       // Writes of later turns get commits of their own; one alone needs no transaction.
       await insert('d');
-      await new Promise((resolve) => setImmediate(resolve));
       await insert('e');
       expect(seenBy.slice(3).map((db) => db.isTransaction)).toEqual([false, false]);
       expect(committedWhenSettled.at(-1)).toEqual(['a', 'b', 'c', 'd', 'e']);
@@ -52,10 +51,10 @@ describe('writes committed together', () => {
     const commits = createGroupCommit(fresh.database.db);
     const inTransaction: boolean[] = [];
     const insert = (id: string) =>
-      commits.write(async (db) => {
-        inTransaction.push(db.isTransaction);
-        await db.insertInto('roles').values(role(id)).execute();
-      });
+      commits.write(async (trx) => {
+        inTransaction.push(trx.isTransaction);
+        await trx.insertInto('roles').values(role(id)).execute();
+      }, [id]);
     await Promise.all([insert('a'), insert('b')]);
     expect(inTransaction).toEqual([false, false]);
     expect(await rolesInDatabase()).toEqual(['a', 'b']);
@@ -64,7 +63,7 @@ describe('writes committed together', () => {
   it('fail alone: a write that fails does not take the others of its turn with it', async () => {
     await fresh.database.db.insertInto('roles').values(role('existing', 'taken')).execute();
     const commits = createGroupCommit(fresh.database.db);
-    const insert = (id: string, name?: string) => commits.write((db) => db.insertInto('roles').values(role(id, name)).execute());
+    const insert = (id: string, name?: string) => commits.write((trx) => trx.insertInto('roles').values(role(id, name)).execute(), [id]);
 
     const outcomes = await Promise.allSettled([insert('a'), insert('b', 'taken'), insert('c')]);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
@@ -72,10 +71,47 @@ describe('writes committed together', () => {
     expect(await rolesInDatabase()).toEqual(['a', 'c', 'existing']);
   });
 
+  it.skipIf(testDialect !== 'sqlite')('let a read wait for the uncommitted writes it names, and only those', async () => {
+    const commits = createGroupCommit(fresh.database.db);
+    expect(commits.afterWritesTo(['a'])).toBeUndefined();
+    const written = commits.write((trx) => trx.insertInto('roles').values(role('a')).execute(), ['a', 'roles']);
+    expect(commits.afterWritesTo(['b'])).toBeUndefined();
+    const waiting = commits.afterWritesTo(['z', 'a']);
+    expect(waiting).toBeInstanceOf(Promise);
+    expect(await rolesInDatabase()).toEqual([]);
+    await waiting;
+    expect(await rolesInDatabase()).toEqual(['a']);
+    await written;
+    expect(commits.afterWritesTo(['a'])).toBeUndefined();
+  });
+
+  it.skipIf(testDialect !== 'sqlite')('all fail at once, without each waiting again, when their commit cannot begin', async () => {
+    await sql`pragma busy_timeout = 0`.execute(fresh.database.db);
+    // Another process holds the write lock.
+    const other = new SQLite(fresh.url);
+    other.prepare('begin immediate').run();
+    try {
+      const commits = createGroupCommit(fresh.database.db);
+      let attempts = 0;
+      const insert = (id: string) =>
+        commits.write((trx) => {
+          attempts++;
+          return trx.insertInto('roles').values(role(id)).execute();
+        }, [id]);
+      const outcomes = await Promise.allSettled([insert('a'), insert('b'), insert('c')]);
+      expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as { code?: string }).code : o.status))).toEqual(['SQLITE_BUSY', 'SQLITE_BUSY', 'SQLITE_BUSY']);
+      expect(attempts).toBe(0);
+    } finally {
+      other.prepare('rollback').run();
+      other.close();
+    }
+    expect(await rolesInDatabase()).toEqual([]);
+  });
+
   it('hand each write its own result', async () => {
     await fresh.database.db.insertInto('roles').values([role('x'), role('y')]).execute();
     const commits = createGroupCommit(fresh.database.db);
-    const remove = (id: string) => commits.write(async (db) => Number((await db.deleteFrom('roles').where('id', '=', id).executeTakeFirst()).numDeletedRows));
+    const remove = (id: string) => commits.write(async (trx) => Number((await trx.deleteFrom('roles').where('id', '=', id).executeTakeFirst()).numDeletedRows), [id]);
     expect(await Promise.all([remove('x'), remove('missing'), remove('y')])).toEqual([1, 0, 1]);
   });
 });

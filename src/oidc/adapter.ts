@@ -57,6 +57,12 @@ const deletePayload = { id: deletePayloadBy('id'), grant_id: deletePayloadBy('gr
 /** Ties the adapter to a clock and a database. Exported so tests can drive expiry directly. */
 export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options: AdapterOptions) {
   const commits = createGroupCommit(db);
+  // What a write changes, so that a look-up waits for the writes it must see (group-commit.ts):
+  // the record, and its model (whose look-ups by uid or user code any write may change). A
+  // revocation by grant may delete any record of its model.
+  const recordKey = (model: string, id: string) => `${model} ${id}`;
+  const modelKey = (model: string) => model;
+  const sweepKey = (model: string) => `${model} *`;
   const toPayload = (model: string, row: Row | undefined): AdapterPayload | undefined => {
     if (!row) return undefined;
     const now = epochSeconds(clock);
@@ -89,11 +95,15 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
         payload.userCode ?? null,
         expiresIn ? epochSeconds(clock) + expiresIn : null,
       ];
-      await commits.write((db) => upsertPayload(db, [this.model, id, null, ...values, ...values]));
+      await commits.write((trx) => upsertPayload(trx, [this.model, id, null, ...values, ...values]), [recordKey(this.model, id), modelKey(this.model)]);
     }
 
     private async findBy(column: LookupColumn, value: string): Promise<AdapterPayload | undefined> {
       if (!canMatchStored(value)) return undefined;
+      // A code or token consumed by a request that arrived just before this one may not be
+      // committed yet; reading it unconsumed would let a replay through undetected.
+      const pending = commits.afterWritesTo(column === 'id' ? [recordKey(this.model, value), sweepKey(this.model)] : [modelKey(this.model)]);
+      if (pending) await pending;
       const [row] = await findPayload[column](db, [this.model, value]);
       return toPayload(this.model, row);
     }
@@ -118,15 +128,15 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
 
     async consume(id: string): Promise<void> {
       const now = epochSeconds(clock);
-      await commits.write((db) => consumePayload(db, [now, this.model, id]));
+      await commits.write((trx) => consumePayload(trx, [now, this.model, id]), [recordKey(this.model, id), modelKey(this.model)]);
     }
 
     async destroy(id: string): Promise<void> {
-      await commits.write((db) => deletePayload.id(db, [this.model, id]));
+      await commits.write((trx) => deletePayload.id(trx, [this.model, id]), [recordKey(this.model, id), modelKey(this.model)]);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      await commits.write((db) => deletePayload.grant_id(db, [this.model, grantId]));
+      await commits.write((trx) => deletePayload.grant_id(trx, [this.model, grantId]), [sweepKey(this.model), modelKey(this.model)]);
     }
   };
 }
