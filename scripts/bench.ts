@@ -76,8 +76,10 @@ const connections = Math.round(positive('connections', values.connections, smoke
 const signInConcurrency = Math.round(positive('sign-in-concurrency', values['sign-in-concurrency'], 2 * cores));
 // Latchkey and bare oidc-provider take turns within a scenario they share, so that a machine
 // whose speed drifts meets both alike. A slice is at least two seconds: autocannon counts in
-// one-second ticks, and each slice opens its connections anew.
-const slices = Math.max(1, Math.min(5, Math.floor(duration / 2)));
+// one-second ticks, and each slice opens its connections anew. Their number is even, so that
+// each server goes first in as many rounds as the other.
+const fittingSlices = Math.min(4, Math.floor(duration / 2));
+const slices = fittingSlices >= 2 ? fittingSlices - (fittingSlices % 2) : 1;
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
 const databaseUrl = values.database ?? process.env.DATABASE_URL ?? path.join(workDir, 'bench.sqlite');
 const secret = crypto.randomBytes(32).toString('base64url');
