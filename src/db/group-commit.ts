@@ -51,7 +51,7 @@ function newBatch(): Batch {
  * file locks, about 50–70 µs against 3.5 µs inside a transaction), and oidc-provider awaits each
  * of its writes alone: a sign-in makes about a dozen, a refresh three, and under load some ten
  * arrive in each turn. No write settles before the commit that holds it, so nothing is
- * acknowledged that could still be lost. PostgreSQL commits over a pool of connections in
+ * acknowledged that a crash of the process could still lose. PostgreSQL commits over a pool of connections in
  * parallel and groups concurrent commits itself, so there each write runs as it comes.
  */
 export function createGroupCommit(db: Kysely<Database>): GroupCommit {

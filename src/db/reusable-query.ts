@@ -3,10 +3,10 @@ import type { Database } from './schema.ts';
 
 /**
  * A query built and compiled once per database (and used by its transactions too), then run
- * with new values. Kysely builds and
- * compiles a query on every call, which is a good part of what a short look-up or write
- * costs; the queries made on every request never change shape, only their values. `build` is
- * given placeholder values, and `run` must pass the real ones in the same order.
+ * with new values. Kysely builds and compiles a query on every call, which is a good part of
+ * what a short look-up or write costs; the queries made on every request never change shape,
+ * only their values. `build` is given placeholder values, and `run` must pass the real ones in
+ * the same order.
  */
 export function reusableQuery<R>(build: (db: Kysely<Database>) => Compilable<R>) {
   // Kept per dialect adapter: a database and its transactions share one, so a query compiled
