@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type OpenDatabase } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
@@ -30,6 +31,25 @@ const later = (seconds: number) => {
 };
 
 describe('the provider storage adapter', () => {
+
+  it.skipIf(testDialect !== 'sqlite')('commits the writes of one turn together on SQLite', async () => {
+    const Adapter = createAdapterFactory(database.db, clock, options);
+    const tokens = new Adapter('AccessToken');
+    // Each commit appends the pages it changed to the write-ahead log; writes committed
+    // together append each page once.
+    const walGrowth = async (write: () => Promise<unknown>) => {
+      database.sqlite!.pragma('wal_checkpoint(TRUNCATE)');
+      await write();
+      return fs.statSync(`${testDatabase.url}-wal`).size;
+    };
+    const ids = Array.from({ length: 10 }, (_, i) => `token-${i}`);
+    const oneByOne = await walGrowth(async () => {
+      for (const id of ids) await tokens.upsert(`${id}-alone`, { accountId: 'u1', grantId: 'g1' }, 60);
+    });
+    const together = await walGrowth(() => Promise.all(ids.map((id) => tokens.upsert(id, { accountId: 'u1', grantId: 'g1' }, 60))));
+    expect(together).toBeGreaterThan(0);
+    expect(together).toBeLessThan(oneByOne / 3);
+  });
 
   it.skipIf(testDialect !== 'sqlite')('shows a look-up what a request just before it changed, before that change commits', async () => {
     const Adapter = createAdapterFactory(database.db, clock, options);
