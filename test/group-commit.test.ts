@@ -85,6 +85,31 @@ describe('writes committed together', () => {
     expect(commits.afterWritesTo(['a'])).toBeUndefined();
   });
 
+  it.skipIf(testDialect !== 'sqlite')('let a read that comes while their commit is being made wait for that commit', async () => {
+    const commits = createGroupCommit(fresh.database.db);
+    // Another connection to the file sees only what is committed.
+    const other = new SQLite(fresh.url, { readonly: true });
+    try {
+      let waiting: Promise<void> | undefined;
+      let unrelated: Promise<void> | undefined;
+      const first = commits.write((trx) => trx.insertInto('roles').values(role('a')).execute(), ['a']);
+      const second = commits.write(async (trx) => {
+        // The turn's writes are being committed now, the first of them already made.
+        waiting = commits.afterWritesTo(['a']);
+        unrelated = commits.afterWritesTo(['c']);
+        await trx.insertInto('roles').values(role('b')).execute();
+      }, ['b']);
+      await second;
+      expect(unrelated).toBeUndefined();
+      expect(waiting).toBeInstanceOf(Promise);
+      const seenOnceSettled = await waiting!.then(() => other.prepare("select id from roles where description = 'written here' order by id").all().map((r) => (r as { id: string }).id));
+      expect(seenOnceSettled).toEqual(['a', 'b']);
+      await first;
+    } finally {
+      other.close();
+    }
+  });
+
   it.skipIf(testDialect !== 'sqlite')('all fail at once, without each waiting again, when their commit cannot begin', async () => {
     await sql`pragma busy_timeout = 0`.execute(fresh.database.db);
     // Another process holds the write lock.
