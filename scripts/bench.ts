@@ -508,10 +508,13 @@ async function startBare() {
 function report(figures: Figure[], notes: string[]) {
   const machine = `${cores} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ${databaseUrl.startsWith('postgres') ? 'PostgreSQL' : 'SQLite'}, ${duration}s per scenario after ${warmup}s warm-up, ${connections} connections, ${signInConcurrency} concurrent sign-ins`;
   const number = (value: number | null, digits = 0) => (value ? value.toFixed(digits) : '');
+  // Rates under 100 (sign-ins) keep a decimal: rounded to whole ones they would move by up to a
+  // few per cent, as much as the gaps they are read for.
+  const rate = (value: number) => number(value, value < 100 ? 1 : 0);
   const rows = figures.map((f) =>
     f.scenario === 'idle RSS'
       ? `| ${f.scenario} | | | | | | | ${f.peakRssMb.toFixed(0)} | |`
-      : `| ${f.scenario} | ${number(f.perSecond)} | ${number(f.serverCores, 2)} | ${number(f.perServerCore)} | ${number(f.p50, 1)} | ${number(f.p99, 1)} | ${number(f.p99At80, 1)} | ${number(f.peakRssMb)} | ${f.errors} |`,
+      : `| ${f.scenario} | ${rate(f.perSecond)} | ${number(f.serverCores, 2)} | ${rate(f.perServerCore)} | ${number(f.p50, 1)} | ${number(f.p99, 1)} | ${number(f.p99At80, 1)} | ${number(f.peakRssMb)} | ${f.errors} |`,
   );
   const markdown = [
     `Measured on ${machine}. "Server cores" is the CPU time the server used per second (the load generator had the rest); "per server core" is the rate divided by it.`,
