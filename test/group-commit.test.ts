@@ -90,21 +90,23 @@ describe('writes committed together', () => {
     // Another connection to the file sees only what is committed.
     const other = new SQLite(fresh.url, { readonly: true });
     try {
+      const committed = () => other.prepare("select id from roles where description = 'written here' order by id").all().map((r) => (r as { id: string }).id);
       let waiting: Promise<void> | undefined;
       let unrelated: Promise<void> | undefined;
+      let seenOnceSettled: Promise<string[]> | undefined;
       const first = commits.write((trx) => trx.insertInto('roles').values(role('a')).execute(), ['a']);
       const second = commits.write(async (trx) => {
         // The turn's writes are being committed now, the first of them already made.
         waiting = commits.afterWritesTo(['a']);
         unrelated = commits.afterWritesTo(['c']);
+        // Read as soon as the wait ends: a wait that ended before the commit would see nothing.
+        seenOnceSettled = waiting?.then(committed);
         await trx.insertInto('roles').values(role('b')).execute();
       }, ['b']);
-      await second;
+      await Promise.all([first, second]);
       expect(unrelated).toBeUndefined();
       expect(waiting).toBeInstanceOf(Promise);
-      const seenOnceSettled = await waiting!.then(() => other.prepare("select id from roles where description = 'written here' order by id").all().map((r) => (r as { id: string }).id));
-      expect(seenOnceSettled).toEqual(['a', 'b']);
-      await first;
+      expect(await seenOnceSettled).toEqual(['a', 'b']);
     } finally {
       other.close();
     }
