@@ -206,6 +206,29 @@ describe('a running server', () => {
     await run('api', 'add-scope', API, '--scope', 'ledger:read');
   });
 
+  it('gives out one instance of a client while nothing registered changes, however many others are looked up', async () => {
+    const service = await newService();
+    const row = await plainSql.db.selectFrom('clients').selectAll().where('client_id', '=', service.clientId).executeTakeFirstOrThrow();
+    // More than oidc-provider's own cache of client instances holds (at most twice 100).
+    const others = Array.from({ length: 250 }, (_, i) => `${service.clientId}-other-${i}`);
+    await plainSql.db
+      .insertInto('clients')
+      .values(others.map((clientId) => ({ ...row, client_id: clientId })))
+      .execute();
+    const { Client } = server.provider;
+    const first = await Client.find(service.clientId);
+    expect(first?.clientId).toBe(service.clientId);
+    for (const id of others) expect((await Client.find(id))?.clientId).toBe(id);
+    expect(await Client.find(service.clientId)).toBe(first);
+
+    const rotated = (await run('client', 'rotate-secret', service.clientId, '--json')).json<{ clientSecret: string }>();
+    const after = await Client.find(service.clientId);
+    expect(after).not.toBe(first);
+    expect(after?.clientSecret).not.toBe(first?.clientSecret);
+    expect((await tokenRequest(service.clientId, rotated.clientSecret)).status).toBe(200);
+    await plainSql.db.deleteFrom('clients').where('client_id', 'in', others).execute();
+  });
+
   it('honours a change made with plain SQL, and a deleted API', async () => {
     const service = await newService();
     expect((await tokenRequest(service.clientId, service.clientSecret)).status).toBe(200);

@@ -12,6 +12,7 @@ import type { RegistryCache } from '../registry/registry-cache.ts';
 import { roleNamesOfClient, roleNamesOfUser } from '../rbac/roles.ts';
 import { epochSeconds, type Clock } from '../time.ts';
 import { createAdapterFactory } from './adapter.ts';
+import { reuseClientInstances } from './client-instances.ts';
 import { findAccount } from './accounts.ts';
 import { scopeClaims, supportedScopes } from './scopes.ts';
 import { errorPageFor } from './error-pages.ts';
@@ -33,8 +34,9 @@ export interface ProviderDependencies {
 
 export function createProvider({ config, db, keys, cookieKeys, secretBox, renderPage, clock, registry }: ProviderDependencies): Provider {
   const { tokens } = config;
+  const Adapter = createAdapterFactory(db, clock, { refreshTokenReuseGrace: tokens.refreshTokenReuseGrace, secretBox, registry });
   const configuration: Configuration = {
-    adapter: createAdapterFactory(db, clock, { refreshTokenReuseGrace: tokens.refreshTokenReuseGrace, secretBox, registry }),
+    adapter: Adapter,
     clients: [],
     findAccount: (_ctx, sub) => findAccount(db, sub),
     claims: Object.fromEntries(Object.entries(scopeClaims).map(([scope, claims]) => [scope, [...claims]])),
@@ -147,6 +149,8 @@ export function createProvider({ config, db, keys, cookieKeys, secretBox, render
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  const clients = new Adapter('Client');
+  reuseClientInstances(provider.Client, (id) => clients.find(id));
 
   // The clients table holds a SHA-256 digest where oidc-provider expects the secret, so the
   // presented secret is digested before the constant-time comparison.

@@ -17,6 +17,8 @@ export interface RunningServer {
   url: string;
   databaseUrl: string;
   database: OpenDatabase;
+  /** The oidc-provider instance serving now. */
+  readonly provider: LatchkeyServer['provider'];
   logs: Record<string, unknown>[];
   /** Makes the instance re-read its signing keys now, as its timer would within KEY_REFRESH_SECONDS. */
   refreshKeys(): Promise<boolean>;
@@ -95,6 +97,9 @@ export async function startLatchkey(
     databaseUrl,
     get database() {
       return database;
+    },
+    get provider() {
+      return latchkey.provider;
     },
     refreshKeys: () => latchkey.refreshKeys(),
     logs,
