@@ -77,6 +77,25 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
     expect(path.dirname(probe.stdout.trim())).toBe(path.resolve('node_modules/.cache/latchkey'));
   });
 
+  it('serves from SQLite without loading the PostgreSQL driver', () => {
+    const program = [
+      "import { createRequire } from 'node:module';",
+      "const { openDatabase } = await import('./src/db/database.ts');",
+      "const { migrateToLatest } = await import('./src/db/migrate.ts');",
+      "const { createServer } = await import('./src/server.ts');",
+      "const { loadConfig } = await import('./src/config.ts');",
+      `const database = openDatabase(${JSON.stringify(tempDatabaseFile())});`,
+      'await migrateToLatest(database.db);',
+      "const server = await createServer({ config: loadConfig({ LATCHKEY_SECRET: 'x'.repeat(32) }), db: database.db, log: () => {} });",
+      'server.stop();',
+      'await database.close();',
+      "console.log(Object.keys(createRequire(import.meta.url).cache).filter((file) => file.includes('/node_modules/pg/')).length);",
+    ].join('\n');
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', program], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout.trim()).toBe('0');
+  });
+
   it.each([
     ['gives glibc one malloc arena', {}, '1'],
     ['leaves a value set in the environment alone', { MALLOC_ARENA_MAX: '4' }, '4'],

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 import { CompiledQuery, Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Dialect as KyselyDialect, type SqliteDatabase, type SqliteDialectConfig } from 'kysely';
 import type { Database } from './schema.ts';
 
@@ -87,6 +88,9 @@ export interface OpenOptions {
 }
 
 function openPostgres(url: string, options: OpenOptions): OpenDatabase {
+  // Loaded only here: an instance on SQLite never needs the driver, and it would stay resident
+  // (about 1 MB of idle memory).
+  const pg = createRequire(import.meta.url)('pg') as typeof import('pg').default;
   // int8 columns hold epoch seconds, well inside Number's exact range.
   const types = {
     getTypeParser: (oid: number, format?: string) =>
