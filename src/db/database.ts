@@ -89,7 +89,7 @@ export interface OpenOptions {
 
 function openPostgres(url: string, options: OpenOptions): OpenDatabase {
   // Loaded only here: an instance on SQLite never needs the driver, and it would stay resident
-  // (about 1 MB of idle memory).
+  // (about half a megabyte of idle memory).
   const pg = createRequire(import.meta.url)('pg') as typeof import('pg').default;
   // int8 columns hold epoch seconds, well inside Number's exact range.
   const types = {
