@@ -48,6 +48,18 @@ describe('the registry cache', () => {
     expect(await cache.get(['k'], load)).toBe(2);
   });
 
+  it('hands a request the cached value itself once its version is known, with no turn of its own', async () => {
+    const request = {};
+    const cache = createRegistryCache(fresh.database.db, () => request);
+    const load = countingLoad();
+    expect(await cache.get(['k'], load)).toBe(1);
+    const first = cache.get(['k'], load);
+    expect(cache.get(['k'], load)).toBe(first);
+    expect(await first).toBe(1);
+    // Another request reads its own version first.
+    expect(createRegistryCache(fresh.database.db, () => ({})).get(['k'], load)).not.toBe(first);
+  });
+
   it('shares a version read among requests starting within a millisecond, and honours a change after it', async () => {
     let request = {};
     let now = 1000;

@@ -54,6 +54,7 @@ export function createRegistryCache(
   // Kept on the request itself: a WeakMap's get and set cost more, and a registry of its own
   // per server means two servers' requests never share the property.
   const versionOfRequest = Symbol('registry version of the request');
+  const generationOfRequestSettled = Symbol('registry generation of the request, once read');
   let lastRead: { startedAt: number; generation: Promise<Generation> } | undefined;
 
   async function readGeneration(): Promise<Generation> {
@@ -79,30 +80,51 @@ export function createRegistryCache(
     return generation;
   }
 
-  function generationOfRequest(): Promise<Generation> {
-    const request = currentRequest();
-    if (!request) return readGeneration();
-    const holder = request as { [versionOfRequest]?: Promise<Generation> };
-    return (holder[versionOfRequest] ??= recentGeneration());
+  type Holder = { [versionOfRequest]?: Promise<Generation>; [generationOfRequestSettled]?: Generation };
+
+  function generationOfRequest(holder: Holder): Promise<Generation> {
+    let generation = holder[versionOfRequest];
+    if (!generation) {
+      generation = recentGeneration();
+      holder[versionOfRequest] = generation;
+      generation.then((settled) => (holder[generationOfRequestSettled] = settled), () => {});
+    }
+    return generation;
+  }
+
+  function entry<T>(generation: Generation, key: readonly string[], load: () => Promise<T>): Promise<T> {
+    const id = keyOf(key);
+    const cached = generation.entries.get(id);
+    if (cached) return cached as Promise<T>;
+    const loading = load().then(deepFreeze);
+    if (generation.entries.size >= MAX_ENTRIES) generation.entries.clear();
+    generation.entries.set(id, loading);
+    // Only what exists is remembered: keys come partly from requests (client ids), so
+    // remembering misses would let made-up ids fill memory. A failed load (the database
+    // briefly unreachable) is not remembered either.
+    const forget = () => {
+      if (generation.entries.get(id) === loading) generation.entries.delete(id);
+    };
+    loading.then((value) => value === undefined && forget(), forget);
+    return loading;
   }
 
   return {
-    async get<T>(key: readonly string[], load: () => Promise<T>): Promise<T> {
-      const generation = await generationOfRequest();
-      const id = JSON.stringify(key);
-      const cached = generation.entries.get(id);
-      if (cached) return cached as Promise<T>;
-      const loading = load().then(deepFreeze);
-      if (generation.entries.size >= MAX_ENTRIES) generation.entries.clear();
-      generation.entries.set(id, loading);
-      // Only what exists is remembered: keys come partly from requests (client ids), so
-      // remembering misses would let made-up ids fill memory. A failed load (the database
-      // briefly unreachable) is not remembered either.
-      const forget = () => {
-        if (generation.entries.get(id) === loading) generation.entries.delete(id);
-      };
-      loading.then((value) => value === undefined && forget(), forget);
-      return loading;
+    get<T>(key: readonly string[], load: () => Promise<T>): Promise<T> {
+      const request = currentRequest() as Holder | undefined;
+      if (!request) return readGeneration().then((generation) => entry(generation, key, load));
+      // A token request makes several look-ups; once its version is known, each is a map
+      // look-up handing back the cached promise, without a turn of its own.
+      const settled = request[generationOfRequestSettled];
+      if (settled) return entry(settled, key, load);
+      return generationOfRequest(request).then((generation) => entry(generation, key, load));
     },
   };
+}
+
+/** Each part prefixed by its length: no two keys of different parts collide. */
+function keyOf(key: readonly string[]): string {
+  let id = '';
+  for (const part of key) id += `${part.length}:${part}`;
+  return id;
 }
