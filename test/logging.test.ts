@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createPinoLogger } from '../src/http/logging.ts';
+import { createPinoLogger, isoTimeStamps } from '../src/http/logging.ts';
 
 function collector() {
   const lines: Record<string, unknown>[] = [];
@@ -48,6 +48,13 @@ describe('the log', () => {
     // Same leading fields, in the same order, as a line pino wrote.
     expect(Object.keys(lines[2]!)).toEqual(['level', 'time', 'event', 'requestId']);
     expect(Math.abs(Date.parse(lines[2]!.time as string) - Date.parse(lines[0]!.time as string))).toBeLessThan(1000);
+  });
+
+  it('stamps times as toISOString does, within a second and across seconds, forwards and back', () => {
+    const stamp = isoTimeStamps();
+    const second = Date.UTC(2026, 10, 28, 23, 59, 59);
+    const times = [second, second + 7, second + 42, second + 999, second + 1000, second + 1001, second + 5, 0, 999, Date.UTC(1999, 11, 31, 23, 59, 59, 990)];
+    for (const time of times) expect(stamp(time), String(time)).toBe(new Date(time).toISOString());
   });
 
   it('writes no request lines below info', () => {
