@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, IdentityProviderTable } from '../db/schema.ts';
 import { canMatchStored } from '../db/text.ts';
 import { DomainError } from '../errors.ts';
@@ -139,7 +139,10 @@ export async function requireIdentityProvider(db: Kysely<Database>, id: string):
 
 export async function listIdentityProviders(db: Kysely<Database>, options: { enabledOnly?: boolean } = {}): Promise<IdentityProvider[]> {
   let query = db.selectFrom('identity_providers').selectAll().orderBy('name');
-  if (options.enabledOnly) query = query.where('disabled', '=', 0);
+  // A literal, not a parameter: compared with an unindexed column under ORDER BY, a parameter's
+  // value is weighed by SQLite's planner, which then prepares the statement anew at every run
+  // (the login page lists the enabled providers).
+  if (options.enabledOnly) query = query.where('disabled', '=', sql.lit(0));
   return (await query.execute()).map(toIdentityProvider);
 }
 

@@ -247,12 +247,17 @@ function federationFailure(provider: IdentityProvider | null, message: Federatio
 
 /** The pending link for an interaction, if a federated sign-in found an account needing a password first. */
 export async function pendingLinkOf(db: Kysely<Database>, interactionUid: string, now: number) {
-  return db
+  // Two look-ups rather than a join: SQLite's planner weighs the values bound to a join's
+  // parameters, and then prepares the statement anew every time it runs. This one runs on
+  // every login page and password sign-in, and almost always finds nothing.
+  const flow = await db
     .selectFrom('federation_flows')
-    .innerJoin('identity_providers', 'identity_providers.id', 'federation_flows.provider_id')
-    .select(['federation_flows.state', 'federation_flows.provider_id', 'federation_flows.pending_subject', 'federation_flows.pending_email', 'identity_providers.name'])
-    .where('federation_flows.interaction_uid', '=', interactionUid)
-    .where('federation_flows.pending_subject', 'is not', null)
-    .where('federation_flows.expires_at', '>', now)
+    .select(['state', 'provider_id', 'pending_subject', 'pending_email'])
+    .where('interaction_uid', '=', interactionUid)
+    .where('pending_subject', 'is not', null)
+    .where('expires_at', '>', now)
     .executeTakeFirst();
+  if (!flow) return undefined;
+  const provider = await db.selectFrom('identity_providers').select('name').where('id', '=', flow.provider_id).executeTakeFirst();
+  return provider ? { ...flow, name: provider.name } : undefined;
 }
