@@ -1,5 +1,6 @@
-import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, SignInThrottleTable } from '../db/schema.ts';
+import { reusableQuery } from '../db/reusable-query.ts';
 import type { ThrottleSettings } from '../config.ts';
 import { normalizeEmail } from './emails.ts';
 import { storable } from '../db/text.ts';
@@ -24,29 +25,51 @@ interface Counter {
 }
 
 /**
- * Counts one failure under a key whose row this transaction holds, and past the threshold blocks
- * the key for a delay that doubles with each further failure, up to the maximum. Returns the
- * block's end, or null when the count starts none.
+ * One more failure under a key whose row this transaction holds: past the threshold the key is
+ * blocked for a delay that doubles with each further failure, up to the maximum. `blocked_until`
+ * is the block's end (epoch seconds), or null when the count starts none.
  */
-async function countFailure(
-  trx: Transaction<Database>,
-  counter: Counter,
-  row: Selectable<SignInThrottleTable> | undefined,
-  settings: ThrottleSettings,
-  now: number,
-): Promise<number | null> {
+function counted(counter: Counter, row: Selectable<SignInThrottleTable> | undefined, settings: ThrottleSettings, now: number) {
   const failures = !row || Number(row.last_failure_at) < now - settings.windowSeconds ? 1 : Number(row.failures) + 1;
   const blockedUntil =
     failures < counter.threshold ? null : now + Math.min(settings.maxDelaySeconds, settings.baseDelaySeconds * 2 ** (failures - counter.threshold));
-  const counted = { failures, last_failure_at: now, blocked_until: blockedUntil };
-  // An upsert, not an update: the housekeeping purge may have deleted a stale row since it was read.
-  await trx
-    .insertInto('sign_in_throttles')
-    .values({ key: counter.key, ...counted })
-    .onConflict((oc) => oc.column('key').doUpdateSet(counted))
-    .execute();
-  return blockedUntil;
+  return { key: counter.key, failures, last_failure_at: now, blocked_until: blockedUntil };
 }
+
+// Every attempt runs these, so they are compiled once (src/db/reusable-query.ts); an attempt
+// always has two keys, its account's and its address's.
+
+// PostgreSQL only: a row to lock for a key not seen before. (SQLite transactions hold the write
+// lock from their start: src/db/database.ts.)
+const insertMissingCounters = reusableQuery((db) =>
+  db
+    .insertInto('sign_in_throttles')
+    .values(['', ''].map((key) => ({ key, failures: sql.lit(0), last_failure_at: 0, blocked_until: sql.lit(null) })))
+    .onConflict((oc) => oc.column('key').doNothing()),
+);
+
+const selectCounters = reusableQuery((db) =>
+  db
+    .selectFrom('sign_in_throttles')
+    .selectAll()
+    .where('key', 'in', ['', ''])
+    .orderBy('key')
+    .$if(isPostgres(db), (qb) => qb.forUpdate()),
+);
+
+// An upsert, not an update: the housekeeping purge may have deleted a stale row since it was read.
+const writeCounters = reusableQuery((db) =>
+  db
+    .insertInto('sign_in_throttles')
+    .values(['', ''].map((key) => ({ key, failures: 0, last_failure_at: 0, blocked_until: null })))
+    .onConflict((oc) =>
+      oc.column('key').doUpdateSet((eb) => ({
+        failures: eb.ref('excluded.failures'),
+        last_failure_at: eb.ref('excluded.last_failure_at'),
+        blocked_until: eb.ref('excluded.blocked_until'),
+      })),
+    ),
+);
 
 /**
  * Refuses a sign-in attempt while its account or address is blocked (without counting it), and
@@ -86,34 +109,18 @@ async function againAfterDeadlock<T>(transaction: () => Promise<T>): Promise<T> 
 
 function admitOnce(db: Kysely<Database>, keys: string[], account: Counter, address: Counter, settings: ThrottleSettings, now: number): Promise<Admission> {
   return db.transaction().execute(async (trx): Promise<Admission> => {
-    // Writing first gives PostgreSQL a row to lock for a key not seen before. (SQLite
-    // transactions hold the write lock from their start: src/db/database.ts.)
-    await trx
-      .insertInto('sign_in_throttles')
-      .values(keys.map((key) => ({ key, failures: 0, last_failure_at: now, blocked_until: null })))
-      .onConflict((oc) => oc.column('key').doNothing())
-      .execute();
-    const rows = await trx
-      .selectFrom('sign_in_throttles')
-      .selectAll()
-      .where('key', 'in', keys)
-      .orderBy('key')
-      .$if(isPostgres(trx), (qb) => qb.forUpdate())
-      .execute();
-    const blockedUntil = Math.max(...rows.map((row) => Number(row.blocked_until ?? 0)));
+    if (isPostgres(trx)) await insertMissingCounters(trx, [keys[0], now, keys[1], now]);
+    const rows = await selectCounters(trx, keys);
+    const blockedUntil = Math.max(0, ...rows.map((row) => Number(row.blocked_until ?? 0)));
     if (blockedUntil > now) {
       // Refused attempts leave no rows behind, or a spray from a blocked address would fill the table.
       await trx.deleteFrom('sign_in_throttles').where('key', 'in', keys).where('failures', '=', 0).execute();
       return { admitted: false, blockedUntil };
     }
     const rowOf = (counter: Counter) => rows.find((row) => row.key === counter.key);
-    return {
-      admitted: true,
-      accountKey: account.key,
-      addressKey: address.key,
-      accountBlock: await countFailure(trx, account, rowOf(account), settings, now),
-      addressBlock: await countFailure(trx, address, rowOf(address), settings, now),
-    };
+    const [accountCount, addressCount] = [counted(account, rowOf(account), settings, now), counted(address, rowOf(address), settings, now)];
+    await writeCounters(trx, [accountCount, addressCount].flatMap((c) => [c.key, c.failures, c.last_failure_at, c.blocked_until]));
+    return { admitted: true, accountKey: account.key, addressKey: address.key, accountBlock: accountCount.blocked_until, addressBlock: addressCount.blocked_until };
   });
 }
 
@@ -128,23 +135,29 @@ export async function releaseAttempt(db: Kysely<Database>, reservation: Reservat
   // ("account:" < "ip:"), the order admitAttempt locks them in.
   await againAfterDeadlock(() =>
     db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('sign_in_throttles').where('key', '=', reservation.accountKey).execute();
-      await trx
-        .updateTable('sign_in_throttles')
-        .set((eb) => ({
-          failures: eb('failures', '-', 1),
-          // Only a block this attempt started is lifted (with none, "= null" matches nothing). No
-          // later one can have replaced it: every attempt during a block is refused uncounted.
-          blocked_until: sql<number | null>`case when blocked_until = ${reservation.addressBlock} then null else blocked_until end`,
-        }))
-        .where('key', '=', reservation.addressKey)
-        .where('failures', '>', 0)
-        .execute();
+      await forgetCounter(trx, [reservation.accountKey]);
+      await giveBackFailure(trx, [reservation.addressBlock, reservation.addressKey]);
       // Nor does every sign-in from a new address leave a row behind for the whole window.
-      await trx.deleteFrom('sign_in_throttles').where('key', '=', reservation.addressKey).where('failures', '=', 0).execute();
+      await forgetSpentCounter(trx, [reservation.addressKey]);
     }),
   );
 }
+
+const forgetCounter = reusableQuery((db) => db.deleteFrom('sign_in_throttles').where('key', '=', ''));
+const forgetSpentCounter = reusableQuery((db) => db.deleteFrom('sign_in_throttles').where('key', '=', '').where('failures', '=', sql.lit(0)));
+
+const giveBackFailure = reusableQuery((db) =>
+  db
+    .updateTable('sign_in_throttles')
+    .set((eb) => ({
+      failures: eb('failures', '-', sql.lit(1)),
+      // Only a block this attempt started is lifted (with none, "= null" matches nothing). No
+      // later one can have replaced it: every attempt during a block is refused uncounted.
+      blocked_until: sql<number | null>`case when blocked_until = ${0} then null else blocked_until end`,
+    }))
+    .where('key', '=', '')
+    .where('failures', '>', sql.lit(0)),
+);
 
 /** Forgets counters that have not seen a failure within the window and are not blocking. */
 export async function purgeStaleThrottles(db: Kysely<Database>, settings: ThrottleSettings, now: number): Promise<void> {

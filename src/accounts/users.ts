@@ -20,9 +20,13 @@ export async function findUserById(db: Kysely<Database>, id: string): Promise<Us
   return user;
 }
 
+// And every password sign-in by email.
+const userByEmail = reusableQuery((db) => db.selectFrom('users').selectAll().where('email', '=', ''));
+
 export async function findUserByEmail(db: Kysely<Database>, email: string): Promise<User | undefined> {
   if (!canMatchStored(email)) return undefined;
-  return db.selectFrom('users').selectAll().where('email', '=', normalizeEmail(email)).executeTakeFirst();
+  const [user] = await userByEmail(db, [normalizeEmail(email)]);
+  return user;
 }
 
 export async function requireUserByEmail(db: Kysely<Database>, email: string): Promise<User> {

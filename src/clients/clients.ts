@@ -8,6 +8,7 @@ import { digestClientSecret, generateClientSecret } from './client-secrets.ts';
 import { checkPublicJwks, type PublicJwks } from './client-keys.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
 import { canMatchStored } from '../db/text.ts';
+import { reusableQuery } from '../db/reusable-query.ts';
 import { SIGNING_ALGS } from '../keys/keys.ts';
 
 export type ClientRow = Selectable<ClientTable>;
@@ -250,9 +251,13 @@ export async function createClient(db: Kysely<Database>, input: NewClient, box: 
   return { client: toClient(row), clientSecret: secret };
 }
 
+// The login and consent pages read the app they show.
+const clientRowById = reusableQuery((db) => db.selectFrom('clients').selectAll().where('client_id', '=', ''));
+
 export async function findClientRow(db: Kysely<Database>, clientId: string): Promise<ClientRow | undefined> {
   if (!canMatchStored(clientId)) return undefined;
-  return db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
+  const [row] = await clientRowById(db, [clientId]);
+  return row;
 }
 
 export async function requireClient(db: Kysely<Database>, clientId: string): Promise<Client> {

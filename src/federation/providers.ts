@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, IdentityProviderTable } from '../db/schema.ts';
 import { canMatchStored } from '../db/text.ts';
+import { reusableQuery } from '../db/reusable-query.ts';
 import { DomainError } from '../errors.ts';
 import type { SecretBox } from '../keys/secret-box.ts';
 
@@ -137,13 +138,14 @@ export async function requireIdentityProvider(db: Kysely<Database>, id: string):
   return toIdentityProvider(row);
 }
 
+// The login page lists the enabled providers. The flag is a literal, not a parameter: compared
+// with an unindexed column under ORDER BY, a parameter's value is weighed by SQLite's planner,
+// which then prepares the statement anew at every run.
+const enabledProviders = reusableQuery((db) => db.selectFrom('identity_providers').selectAll().where('disabled', '=', sql.lit(0)).orderBy('name'));
+
 export async function listIdentityProviders(db: Kysely<Database>, options: { enabledOnly?: boolean } = {}): Promise<IdentityProvider[]> {
-  let query = db.selectFrom('identity_providers').selectAll().orderBy('name');
-  // A literal, not a parameter: compared with an unindexed column under ORDER BY, a parameter's
-  // value is weighed by SQLite's planner, which then prepares the statement anew at every run
-  // (the login page lists the enabled providers).
-  if (options.enabledOnly) query = query.where('disabled', '=', sql.lit(0));
-  return (await query.execute()).map(toIdentityProvider);
+  const rows = options.enabledOnly ? await enabledProviders(db, []) : await db.selectFrom('identity_providers').selectAll().orderBy('name').execute();
+  return rows.map(toIdentityProvider);
 }
 
 export async function setIdentityProviderDisabled(db: Kysely<Database>, id: string, disabled: boolean): Promise<IdentityProvider> {

@@ -10,6 +10,7 @@ import type { Csrf } from '../interactions/csrf.ts';
 import type { AuditEvent } from '../audit/audit.ts';
 import { epochSeconds, type Clock } from '../time.ts';
 import { isPostgres } from '../db/database.ts';
+import { reusableQuery } from '../db/reusable-query.ts';
 import { findProviderRow, toIdentityProvider, type IdentityProvider } from './providers.ts';
 import { resolveUpstreamAccount, type UpstreamClaims } from './linking.ts';
 import { UpstreamUnavailable, type UpstreamDirectory } from './upstream.ts';
@@ -245,18 +246,21 @@ function federationFailure(provider: IdentityProvider | null, message: Federatio
   return new HttpError(status, 'error.federation.title', message, {}, { vars: { provider: provider?.name ?? '?' }, ...(uid ? { backTo: `/interaction/${uid}` } : {}) });
 }
 
+const pendingFlowOf = reusableQuery((db) =>
+  db
+    .selectFrom('federation_flows')
+    .select(['state', 'provider_id', 'pending_subject', 'pending_email'])
+    .where('interaction_uid', '=', '')
+    .where('pending_subject', 'is not', null)
+    .where('expires_at', '>', 0),
+);
+
 /** The pending link for an interaction, if a federated sign-in found an account needing a password first. */
 export async function pendingLinkOf(db: Kysely<Database>, interactionUid: string, now: number) {
   // Two look-ups rather than a join: SQLite's planner weighs the values bound to a join's
   // parameters, and then prepares the statement anew every time it runs. This one runs on
   // every login page and password sign-in, and almost always finds nothing.
-  const flow = await db
-    .selectFrom('federation_flows')
-    .select(['state', 'provider_id', 'pending_subject', 'pending_email'])
-    .where('interaction_uid', '=', interactionUid)
-    .where('pending_subject', 'is not', null)
-    .where('expires_at', '>', now)
-    .executeTakeFirst();
+  const [flow] = await pendingFlowOf(db, [interactionUid, now]);
   if (!flow) return undefined;
   const provider = await db.selectFrom('identity_providers').select('name').where('id', '=', flow.provider_id).executeTakeFirst();
   return provider ? { ...flow, name: provider.name } : undefined;
