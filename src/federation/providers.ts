@@ -138,9 +138,9 @@ export async function requireIdentityProvider(db: Kysely<Database>, id: string):
   return toIdentityProvider(row);
 }
 
-// The login page lists the enabled providers. The flag is a literal, not a parameter: compared
-// with an unindexed column under ORDER BY, a parameter's value is weighed by SQLite's planner,
-// which then prepares the statement anew at every run.
+// The login page lists the enabled providers. The flag is a literal, not a parameter: in a
+// statement that sorts with ORDER BY, SQLite's planner weighs a parameter's value, and then
+// prepares the statement anew at every run.
 const enabledProviders = reusableQuery((db) => db.selectFrom('identity_providers').selectAll().where('disabled', '=', sql.lit(0)).orderBy('name'));
 
 export async function listIdentityProviders(db: Kysely<Database>, options: { enabledOnly?: boolean } = {}): Promise<IdentityProvider[]> {
