@@ -244,6 +244,13 @@ describe('a running server', () => {
     await plainSql.db.deleteFrom('clients').where('client_id', 'in', others).execute();
   });
 
+  it('knows no client by an id that is not stored, and refuses it at the token endpoint', async () => {
+    expect(await server.provider.Client.find('not-a-stored-client')).toBeUndefined();
+    const response = await tokenRequest('not-a-stored-client', 'any secret at all');
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
+  });
+
   it('honours a change made with plain SQL, and a deleted API', async () => {
     const service = await newService();
     expect((await tokenRequest(service.clientId, service.clientSecret)).status).toBe(200);

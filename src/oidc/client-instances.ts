@@ -9,7 +9,9 @@ type ClientInstance = NonNullable<Awaited<ReturnType<ClientClass['find']>>>;
  * The adapter hands out one frozen metadata object for as long as the registry's version
  * stays the same (registry-cache.ts), so the instance made from that object is kept beside it
  * and given out again without either. A change to any client makes a new object, whose first
- * look-up goes through the library again, as does any id that is not a stored client's.
+ * look-up goes through the library again. An id that is not a stored client's is no client:
+ * Latchkey configures none outside the adapter (provider.ts), so the library, which would only
+ * ask the adapter again, is not asked.
  *
  * @param findMetadata the adapter's own look-up of a client's metadata.
  */
@@ -20,10 +22,11 @@ export function reuseClientInstances(Client: ClientClass, findMetadata: (id: str
   Client.find = async (id: string) => {
     if (typeof id !== 'string' || !id) return libraryFind(id);
     const metadata = await findMetadata(id);
-    const known = metadata && instances.get(metadata);
+    if (!metadata) return undefined;
+    const known = instances.get(metadata);
     if (known) return known;
     const client = await libraryFind(id);
-    if (metadata && client) instances.set(metadata, client);
+    if (client) instances.set(metadata, client);
     return client;
   };
 }

@@ -37,6 +37,7 @@ export function createProvider({ config, db, keys, cookieKeys, secretBox, render
   const Adapter = createAdapterFactory(db, clock, { refreshTokenReuseGrace: tokens.refreshTokenReuseGrace, secretBox, registry });
   const configuration: Configuration = {
     adapter: Adapter,
+    // Every client comes from the adapter: client-instances.ts answers an id it does not know with none.
     clients: [],
     findAccount: (_ctx, sub) => findAccount(db, sub),
     claims: Object.fromEntries(Object.entries(scopeClaims).map(([scope, claims]) => [scope, [...claims]])),
