@@ -88,6 +88,8 @@ describe('brute-force defence', () => {
     const blocked = await attempt('another@example.com', 'Winter2024!Winter', '192.0.2.66');
     expect(blocked.status).toBe(429);
     expect(blocked.retryAfter).toBeTruthy();
+    // A refused attempt leaves no counter behind for the account it named.
+    expect(await throttleRow('account:another@example.com')).toBeUndefined();
     expect((await attempt('another@example.com', 'Winter2024!Winter', '192.0.2.67')).status).toBe(200);
   });
 

@@ -113,8 +113,9 @@ function admitOnce(db: Kysely<Database>, keys: string[], account: Counter, addre
     const rows = await selectCounters(trx, keys);
     const blockedUntil = Math.max(0, ...rows.map((row) => Number(row.blocked_until ?? 0)));
     if (blockedUntil > now) {
-      // Refused attempts leave no rows behind, or a spray from a blocked address would fill the table.
-      await trx.deleteFrom('sign_in_throttles').where('key', 'in', keys).where('failures', '=', 0).execute();
+      // Refused attempts leave no rows behind, or a spray from a blocked address would fill the
+      // table: the rows inserted above to be locked go again.
+      if (isPostgres(trx)) await trx.deleteFrom('sign_in_throttles').where('key', 'in', keys).where('failures', '=', 0).execute();
       return { admitted: false, blockedUntil };
     }
     const rowOf = (counter: Counter) => rows.find((row) => row.key === counter.key);
