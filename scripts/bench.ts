@@ -137,16 +137,23 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-/** Samples a process's resident memory while work runs; returns the work's result and the peak. */
-async function withPeakRss<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; peak: number }> {
-  let peak = rssMb(pid);
-  const timer = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 100);
+/** Samples processes' resident memory while work runs; returns the work's result and each one's peak. */
+async function withPeaksRss<T>(pids: number[], work: () => Promise<T>): Promise<{ result: T; peaks: number[] }> {
+  const peaks = pids.map(rssMb);
+  const sample = () => pids.forEach((pid, index) => (peaks[index] = Math.max(peaks[index]!, rssMb(pid))));
+  const timer = setInterval(sample, 100);
   try {
     const result = await work();
-    return { result, peak: Math.max(peak, rssMb(pid)) };
+    sample();
+    return { result, peaks };
   } finally {
     clearInterval(timer);
   }
+}
+
+async function withPeakRss<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; peak: number }> {
+  const { result, peaks } = await withPeaksRss([pid], work);
+  return { result, peak: peaks[0]! };
 }
 
 // Node's flags, the size of libuv's thread pool, and glibc's malloc settings.
@@ -320,18 +327,30 @@ const loopTurns: Turns<LoopSide> = {
   held: heldLoops,
 };
 
-/** Latchkey and bare oidc-provider in one scenario, their peaks measured in alternating slices. */
-async function takingTurns<Side extends { pid: number }>(turns: Turns<Side>, ours: Side, theirs: Side): Promise<Figure[]> {
-  const slice = (side: Side) => () => turns.measure(side, duration / slices);
-  const both = await withPeakRss(ours.pid, () =>
-    withPeakRss(theirs.pid, async () => {
-      await turns.warmUp(ours);
-      await turns.warmUp(theirs);
-      return alternate(slices, slice(ours), slice(theirs));
-    }),
+/** What is measured beside the servers of a scenario, in their turns, without a server of its own. */
+interface Beside {
+  warmUp(): Promise<unknown>;
+  measure(seconds: number): Promise<Measured>;
+}
+
+/**
+ * The servers of one scenario (Latchkey, bare oidc-provider or both), their peaks measured in
+ * alternating slices, and what is measured beside them, if anything, in the same turns.
+ */
+async function takingTurns<Side extends { pid: number }>(turns: Turns<Side>, sides: Side[], beside?: Beside): Promise<{ figures: Figure[]; beside: Measured | undefined }> {
+  const { result, peaks } = await withPeaksRss(
+    sides.map((side) => side.pid),
+    async () => {
+      for (const side of sides) await turns.warmUp(side);
+      await beside?.warmUp();
+      const parties = sides.map((side) => () => turns.measure(side, duration / slices));
+      if (beside) parties.push(() => beside.measure(duration / slices));
+      return alternate(slices, ...parties);
+    },
   );
-  const [oursPeak, theirsPeak] = both.result.result;
-  return [await turns.held(ours, { result: oursPeak, peak: both.peak }), await turns.held(theirs, { result: theirsPeak, peak: both.result.peak })];
+  const figures: Figure[] = [];
+  for (const [index, side] of sides.entries()) figures.push(await turns.held(side, { result: result[index]!, peak: peaks[index]! }));
+  return { figures, beside: beside ? result[sides.length] : undefined };
 }
 
 /** Refreshes one chain per worker: each refresh token is used once, as rotation requires. */
@@ -351,25 +370,39 @@ function refreshChains(issuer: string, authorization: string, chains: string[]) 
 const ARGON = 'argon2id verify alone (ceiling for sign-ins)';
 const SIGN_IN = 'password sign-in (complete)';
 
-/** What argon2id alone allows on this machine, at the default parameters and the sign-ins' concurrency. */
-async function argonVerificationsAlone(): Promise<Measured> {
+/**
+ * What argon2id alone allows on this machine, at the default parameters and the sign-ins'
+ * concurrency, in this process. It takes its turns beside the sign-ins it is the ceiling of:
+ * measured after them, its ratio to them moved by a tenth from run to run with the machine.
+ */
+function argonVerificationsAlone(): Beside {
   const defaults = loadConfig({}).argon2;
-  const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: defaults.memoryKiB, timeCost: defaults.timeCost, parallelism: defaults.parallelism });
-  let verified = 0;
-  const cpuFrom = process.cpuUsage();
-  const until = Date.now() + duration * 1000;
-  await Promise.all(
-    Array.from({ length: signInConcurrency }, async () => {
-      while (Date.now() < until) {
-        await argon2.verify(hash, PASSWORD);
-        verified++;
-      }
-    }),
-  );
-  const cpu = process.cpuUsage(cpuFrom);
-  return { count: verified, seconds: duration, cpu: (cpu.user + cpu.system) / 1e6, p50: 0, p99: 0, errors: 0 };
+  let hash: Promise<string> | undefined;
+  const verifyOnce = async () => {
+    hash ??= argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: defaults.memoryKiB, timeCost: defaults.timeCost, parallelism: defaults.parallelism });
+    return argon2.verify(await hash, PASSWORD);
+  };
+  return {
+    // One verification in each worker: the pool's threads then hold the hashes' memory.
+    warmUp: () => Promise.all(Array.from({ length: signInConcurrency }, verifyOnce)),
+    async measure(seconds) {
+      let verified = 0;
+      const cpuFrom = process.cpuUsage();
+      const until = Date.now() + seconds * 1000;
+      await Promise.all(
+        Array.from({ length: signInConcurrency }, async () => {
+          while (Date.now() < until) {
+            await verifyOnce();
+            verified++;
+          }
+        }),
+      );
+      const cpu = process.cpuUsage(cpuFrom);
+      return { count: verified, seconds, cpu: (cpu.user + cpu.system) / 1e6, p50: 0, p99: 0, errors: 0 };
+    },
+  };
 }
-const argonAlone = (measured: Measured) => toFigure(ARGON, measured, 0, null);
+const argonFigure = (measured: Measured) => toFigure(ARGON, measured, 0, null);
 
 const ccBody = (api: string) => `grant_type=client_credentials&resource=${encodeURIComponent(api)}&scope=bench%3Aread`;
 // Names bare oidc-provider's figures, which sit beside Latchkey's in the table.
@@ -418,7 +451,7 @@ async function main() {
 
     // Where bare oidc-provider runs the same scenario, the two are measured together.
     const withBare = async <Side extends { pid: number }>(ours: Side | null, theirs: Side | null, single: (side: Side) => Promise<Figure>, turns: Turns<Side>) => {
-      if (ours && theirs) figures.push(...(await takingTurns(turns, ours, theirs)));
+      if (ours && theirs) figures.push(...(await takingTurns(turns, [ours, theirs])).figures);
       else if (ours ?? theirs) figures.push(await single((ours ?? theirs)!));
     };
 
@@ -445,12 +478,14 @@ async function main() {
     }
     if (runs('jwks')) figures.push(await httpScenario({ scenario: 'jwks', pid, load: { url: `${issuer}/jwks` } }));
 
-    // --- complete password sign-ins, saturating the CPU (latency is argon2id's by design)
-    const signIns = runs('sign-in') ? { scenario: SIGN_IN, pid, concurrency: signInConcurrency, operation: () => signIn(app, 'bench@example.com', PASSWORD).then(() => undefined), holdAt80: false } : null;
-    await withBare(signIns, bare?.signIn() ?? null, loopScenario, loopTurns);
-    if (runs('sign-in') || bare) {
-      figures.push(argonAlone(await argonVerificationsAlone()));
-      const argon = find(ARGON)!;
+    // --- complete password sign-ins, saturating the CPU (latency is argon2id's by design), taking
+    // turns with argon2id alone, the ceiling they are read against
+    const signIns: LoopSide | null = runs('sign-in') ? { scenario: SIGN_IN, pid, concurrency: signInConcurrency, operation: () => signIn(app, 'bench@example.com', PASSWORD).then(() => undefined), holdAt80: false } : null;
+    const signInSides = [signIns, bare?.signIn() ?? null].filter((side): side is LoopSide => side !== null);
+    if (signInSides.length > 0) {
+      const taken = await takingTurns(loopTurns, signInSides, argonVerificationsAlone());
+      const argon = argonFigure(taken.beside!);
+      figures.push(...taken.figures, argon);
       const ours = find(SIGN_IN);
       if (ours) {
         notes.push(

@@ -21,23 +21,18 @@ export function mergeSlices(parts: Measured[]): Measured {
 }
 
 /**
- * Measures two servers in alternating slices of one scenario, so that a shared machine whose
- * speed drifts over seconds meets both alike, and their ratio is not the drift's. Each round
- * reverses the order of the one before — first, second, second, first, first, … — so that a
- * drift in one direction does not favour whichever goes first. Returns each server's slices
- * merged.
+ * Measures several parties — servers, and what is measured beside them — in alternating slices
+ * of one scenario, so that a shared machine whose speed drifts over seconds meets them alike,
+ * and their ratios are not the drift's. Each round reverses the order of the one before —
+ * first, second, second, first, first, … — so that a drift in one direction favours none of
+ * them. Returns each party's slices merged, in the order given.
  */
-export async function alternate(slices: number, first: () => Promise<Measured>, second: () => Promise<Measured>): Promise<[Measured, Measured]> {
-  const ones: Measured[] = [];
-  const others: Measured[] = [];
+export async function alternate(slices: number, ...parties: (() => Promise<Measured>)[]): Promise<Measured[]> {
+  const measured: Measured[][] = parties.map(() => []);
   for (let slice = 0; slice < slices; slice++) {
-    if (slice % 2 === 0) {
-      ones.push(await first());
-      others.push(await second());
-    } else {
-      others.push(await second());
-      ones.push(await first());
-    }
+    const order = parties.map((_, index) => index);
+    if (slice % 2 === 1) order.reverse();
+    for (const index of order) measured[index]!.push(await parties[index]!());
   }
-  return [mergeSlices(ones), mergeSlices(others)];
+  return measured.map(mergeSlices);
 }
