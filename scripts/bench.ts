@@ -165,7 +165,8 @@ async function startProcess(args: string[], env: Record<string, string>, ready: 
   const runtime = Object.fromEntries(RUNTIME_SETTINGS.filter((name) => process.env[name]).map((name) => [name, process.env[name]!]));
   const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...startCommand().defaults, ...runtime, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d));
+  const keepStderr = (d: Buffer) => (stderr += d);
+  child.stderr!.on('data', keepStderr);
   return new Promise((resolve, reject) => {
     let buffer = '';
     const timer = setTimeout(() => {
@@ -184,6 +185,10 @@ async function startProcess(args: string[], env: Record<string, string>, ready: 
           // and splitting a line per request would take from it.
           child.stdout!.off('data', readLines);
           child.stdout!.resume();
+          // What it says on stderr after that (a crash, a warning) is passed on as it comes,
+          // not kept for the whole run.
+          child.stderr!.off('data', keepStderr);
+          child.stderr!.pipe(process.stderr, { end: false });
           resolve({ child, line });
           return;
         }
