@@ -126,6 +126,29 @@ describe('the provider storage adapter', () => {
     expect((await codes.find('c'))?.consumed).toBe(Math.floor(now.getTime() / 1000));
   });
 
+  it('lets one of two requests that read a code unconsumed redeem it, and revokes its grant for the other', async () => {
+    const revoked: string[] = [];
+    const Adapter = createAdapterFactory(database.db, clock, { ...options, onGrantRevoked: (grantId) => revoked.push(grantId) });
+    const codes = new Adapter('AuthorizationCode');
+    const tokens = new Adapter('AccessToken');
+    const refresh = new Adapter('RefreshToken');
+    const grants = new Adapter('Grant');
+    await codes.upsert('c', { accountId: 'u1', grantId: 'g1' }, 60);
+    await tokens.upsert('t', { accountId: 'u1', grantId: 'g1' }, 60);
+    await refresh.upsert('r', { accountId: 'u1', grantId: 'g1' }, 60);
+    await grants.upsert('g1', { accountId: 'u1' }, 60);
+    await tokens.upsert('other', { accountId: 'u1', grantId: 'g2' }, 60);
+    // oidc-provider consumes a code only after reading it unconsumed; two requests (on two
+    // instances, say) that both read it so then both consume it.
+    const outcomes = await Promise.allSettled([codes.consume('c'), codes.consume('c')]);
+    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const refused = outcomes.find((outcome) => outcome.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason).toMatchObject({ error: 'invalid_grant', statusCode: 400 });
+    for (const [adapter, id] of [[codes, 'c'], [tokens, 't'], [refresh, 'r'], [grants, 'g1']] as const) expect(await adapter.find(id), id).toBeUndefined();
+    expect(await tokens.find('other')).toBeDefined();
+    expect(revoked).toEqual(['g1']);
+  });
+
   it('finds by uid and by user code, and destroys', async () => {
     const Adapter = createAdapterFactory(database.db, clock, options);
     const sessions = new Adapter('Session');

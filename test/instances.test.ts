@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startLatchkey, type RunningServer } from './helpers/server.ts';
-import { createTestDatabase, testDialect, type TestDatabase } from './helpers/database.ts';
+import { createTestDatabase, testDialect, withOtherConnection, type TestDatabase } from './helpers/database.ts';
 import { registerApp, registerUser, TEST_PASSWORD } from './helpers/admin.ts';
 import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
+import { waitFor } from './helpers/wait.ts';
 import { asLanding, asPage, findForm } from './helpers/browser.ts';
 import { startSwitchProxy, type SwitchProxy } from './helpers/switch-proxy.ts';
 
@@ -14,6 +15,7 @@ describe.skipIf(testDialect !== 'postgres')('two instances on one PostgreSQL dat
   let a: RunningServer;
   let b: RunningServer;
   let rp: RelyingParty;
+  let app: { clientId: string; clientSecret: string | null };
 
   beforeAll(async () => {
     database = await createTestDatabase();
@@ -23,7 +25,7 @@ describe.skipIf(testDialect !== 'postgres')('two instances on one PostgreSQL dat
     // Both start at once on an empty database: they must end up with the same keys.
     [a, b] = await Promise.all([startLatchkey(options), startLatchkey(options)]);
     instances.push(a!, b!);
-    const app = await registerApp(database.url, REDIRECT_URI);
+    app = await registerApp(database.url, REDIRECT_URI);
     await registerUser(database.url, 'twice@example.com');
     rp = await RelyingParty.discover(proxy.url, app.clientId, app.clientSecret);
   });
@@ -66,6 +68,38 @@ describe.skipIf(testDialect !== 'postgres')('two instances on one PostgreSQL dat
     proxy.use(0);
     // Reuse revoked the grant everywhere, the rotated token included.
     await expect(oidc.refreshTokenGrant(rp.config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('let one of two requests for the same code redeem it, and revoke its grant for the other', async () => {
+    proxy.use(0);
+    const request = await rp.authorizationRequest('openid email offline_access');
+    const code = (await rp.authorize(rp.newBrowser(), request, 'twice@example.com', TEST_PASSWORD)).searchParams.get('code')!;
+    const redeem = (server: RunningServer) =>
+      fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${btoa(`${app.clientId}:${app.clientSecret!}`)}` },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: request.verifier }),
+      });
+    const revocations = () =>
+      withOtherConnection(database.url, async (other) => (await other.query<{ n: number }>(`select count(*)::int as n from audit_events where event = 'grant.revoked'`)).rows[0]!.n);
+    const revokedBefore = await revocations();
+    const responses = await withOtherConnection(database.url, async (other) => {
+      // Each instance reads the code unconsumed; their writes consuming it then wait on this
+      // lock together, as those of two requests that meet do.
+      await other.query('begin');
+      await other.query(`select 1 from oidc_payloads where model = 'AuthorizationCode' and consumed_at is null for update`);
+      const redeemed = [redeem(a), redeem(b)];
+      const waiting = async () => (await other.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)).rows[0]!.n;
+      await waitFor(async () => (await waiting()) >= 2, 'both consuming writes waiting');
+      await other.query('commit');
+      return Promise.all(redeemed);
+    });
+    expect(responses.map((response) => response.status).sort()).toEqual([200, 400]);
+    const [granted, refused] = await Promise.all([responses.find((r) => r.status === 200)!.json(), responses.find((r) => r.status === 400)!.json()]);
+    expect(refused).toMatchObject({ error: 'invalid_grant' });
+    // A replay revokes the grant (RFC 6749 §4.1.2), however it was caught, and is audited so.
+    await expect(oidc.refreshTokenGrant(rp.config, (granted as { refresh_token: string }).refresh_token)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await waitFor(async () => (await revocations()) === revokedBefore + 1, 'the revocation in the audit trail');
   });
 
   it('end the session on both when the user logs out on one', async () => {

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/schema.ts';
 import { findClientRow } from '../clients/clients.ts';
 import { toProviderMetadata } from '../clients/provider-metadata.ts';
@@ -22,6 +22,8 @@ export interface AdapterOptions {
   refreshTokenReuseGrace: number;
   /** Client rows are read through it: every token request needs its client. */
   registry: RegistryCache;
+  /** Told of a grant revoked because one of its codes was redeemed twice at once. */
+  onGrantRevoked?(grantId: string): void;
 }
 
 type LookupColumn = 'id' | 'uid' | 'user_code';
@@ -51,6 +53,27 @@ const consumePayload = reusableQuery((db) =>
     .where('model', '=', '')
     .where('id', '=', ''),
 );
+// Records redeemed once, by consuming them, with the words oidc-provider names them in. Refresh
+// tokens are not among them: within their reuse grace a second use is allowed on purpose.
+const REDEEMED_ONCE: Record<string, string> = {
+  AuthorizationCode: 'authorization code',
+  DeviceCode: 'device code',
+  BackchannelAuthenticationRequest: 'backchannel authentication request',
+};
+// Values: now, model, id. Changes nothing, and returns nothing, once the record is consumed.
+const consumeUnconsumed = reusableQuery((db) =>
+  db
+    .updateTable('oidc_payloads')
+    .set({ consumed_at: 0 })
+    .where('model', '=', '')
+    .where('id', '=', '')
+    .where('consumed_at', 'is', null)
+    .returning('grant_id'),
+);
+const grantOfPayload = reusableQuery((db) => db.selectFrom('oidc_payloads').select('grant_id').where('model', '=', '').where('id', '=', ''));
+// What oidc-provider revokes when it finds a code used twice: the grant's tokens and codes of
+// every kind, then the grant.
+const GRANT_MODELS = ['AccessToken', 'RefreshToken', ...Object.keys(REDEEMED_ONCE)];
 const deletePayloadBy = (column: 'id' | 'grant_id') => reusableQuery((db) => db.deleteFrom('oidc_payloads').where('model', '=', '').where(column, '=', ''));
 const deletePayload = { id: deletePayloadBy('id'), grant_id: deletePayloadBy('grant_id') };
 
@@ -73,6 +96,15 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
     if (row.consumed_at !== null && !inGrace) payload.consumed = row.consumed_at;
     return payload;
   };
+
+  async function revokeGrant(grantId: string): Promise<void> {
+    const keys = [...GRANT_MODELS.flatMap((model) => [sweepKey(model), modelKey(model)]), recordKey('Grant', grantId), modelKey('Grant')];
+    await commits.write(async (trx) => {
+      for (const model of GRANT_MODELS) await deletePayload.grant_id(trx, [model, grantId]);
+      await deletePayload.id(trx, ['Grant', grantId]);
+    }, keys);
+    options.onGrantRevoked?.(grantId);
+  }
 
   /**
    * oidc-provider's storage: one table of JSON payloads keyed by (model, id), with the columns its
@@ -128,7 +160,21 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
 
     async consume(id: string): Promise<void> {
       const now = epochSeconds(clock);
-      await commits.write((trx) => consumePayload(trx, [now, this.model, id]), [recordKey(this.model, id), modelKey(this.model)]);
+      const keys = [recordKey(this.model, id), modelKey(this.model)];
+      const label = REDEEMED_ONCE[this.model];
+      if (label === undefined) {
+        await commits.write((trx) => consumePayload(trx, [now, this.model, id]), keys);
+        return;
+      }
+      // oidc-provider has checked that the record it read was not consumed, but another request
+      // may have consumed it since: on PostgreSQL, one served by another instance. So the
+      // write is the check that counts, and the request that loses is refused as a replay
+      // (RFC 6749 §4.1.2), its grant revoked as oidc-provider revokes it for one it sees.
+      const consumed = await commits.write((trx) => consumeUnconsumed(trx, [now, this.model, id]), keys);
+      if (consumed.length > 0) return;
+      const [row] = await grantOfPayload(db, [this.model, id]);
+      if (row?.grant_id) await revokeGrant(row.grant_id);
+      throw new errors.InvalidGrant(`${label} already consumed`);
     }
 
     async destroy(id: string): Promise<void> {

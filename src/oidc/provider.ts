@@ -34,7 +34,16 @@ export interface ProviderDependencies {
 
 export function createProvider({ config, db, keys, cookieKeys, secretBox, renderPage, clock, registry }: ProviderDependencies): Provider {
   const { tokens } = config;
-  const Adapter = createAdapterFactory(db, clock, { refreshTokenReuseGrace: tokens.refreshTokenReuseGrace, secretBox, registry });
+  const Adapter = createAdapterFactory(db, clock, {
+    refreshTokenReuseGrace: tokens.refreshTokenReuseGrace,
+    secretBox,
+    registry,
+    // Reported as oidc-provider reports the grants it revokes itself, so the audit trail has it.
+    onGrantRevoked: (grantId) => {
+      const ctx = Provider.ctx;
+      if (ctx) provider.emit('grant.revoked', ctx, grantId);
+    },
+  });
   const configuration: Configuration = {
     adapter: Adapter,
     // Every client comes from the adapter: client-instances.ts answers an id it does not know with none.
