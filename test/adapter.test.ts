@@ -149,6 +149,26 @@ describe('the provider storage adapter', () => {
     expect(revoked).toEqual(['g1']);
   });
 
+  it('lets two uses of a refresh token that meet both through within its reuse grace, and one without it', async () => {
+    const revoked: string[] = [];
+    const onGrantRevoked = (grantId: string) => revoked.push(grantId);
+    const strict = new (createAdapterFactory(database.db, clock, { ...options, refreshTokenReuseGrace: 0, onGrantRevoked }))('RefreshToken');
+    const lenient = new (createAdapterFactory(database.db, clock, { ...options, refreshTokenReuseGrace: 5, onGrantRevoked }))('RefreshToken');
+    await strict.upsert('r1', { accountId: 'u1', grantId: 'g1' }, 60);
+    await strict.upsert('r2', { accountId: 'u1', grantId: 'g2' }, 60);
+
+    const strictly = await Promise.allSettled([strict.consume('r1'), strict.consume('r1')]);
+    expect(strictly.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(await strict.find('r1')).toBeUndefined();
+    expect(revoked).toEqual(['g1']);
+
+    const leniently = await Promise.allSettled([lenient.consume('r2'), lenient.consume('r2')]);
+    expect(leniently.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled']);
+    later(6);
+    await expect(lenient.consume('r2')).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(revoked).toEqual(['g1', 'g2']);
+  });
+
   it('finds by uid and by user code, and destroys', async () => {
     const Adapter = createAdapterFactory(database.db, clock, options);
     const sessions = new Adapter('Session');

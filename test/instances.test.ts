@@ -70,36 +70,52 @@ describe.skipIf(testDialect !== 'postgres')('two instances on one PostgreSQL dat
     await expect(oidc.refreshTokenGrant(rp.config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
-  it('let one of two requests for the same code redeem it, and revoke its grant for the other', async () => {
-    proxy.use(0);
-    const request = await rp.authorizationRequest('openid email offline_access');
-    const code = (await rp.authorize(rp.newBrowser(), request, 'twice@example.com', TEST_PASSWORD)).searchParams.get('code')!;
-    const redeem = (server: RunningServer) =>
+  /**
+   * Sends one token request to each instance so that they meet: each reads the code or token
+   * unconsumed, and their writes consuming it then wait on a lock together. Returns both
+   * responses, and checks that the loser's revocation of the grant reached the audit trail.
+   */
+  async function meetingOnBothInstances(model: string, body: Record<string, string>): Promise<{ granted: { refresh_token: string }; refused: { error: string } }> {
+    const token = (server: RunningServer) =>
       fetch(`${server.url}/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${btoa(`${app.clientId}:${app.clientSecret!}`)}` },
-        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: request.verifier }),
+        body: new URLSearchParams(body),
       });
     const revocations = () =>
       withOtherConnection(database.url, async (other) => (await other.query<{ n: number }>(`select count(*)::int as n from audit_events where event = 'grant.revoked'`)).rows[0]!.n);
     const revokedBefore = await revocations();
     const responses = await withOtherConnection(database.url, async (other) => {
-      // Each instance reads the code unconsumed; their writes consuming it then wait on this
-      // lock together, as those of two requests that meet do.
       await other.query('begin');
-      await other.query(`select 1 from oidc_payloads where model = 'AuthorizationCode' and consumed_at is null for update`);
-      const redeemed = [redeem(a), redeem(b)];
+      await other.query(`select 1 from oidc_payloads where model = $1 and consumed_at is null for update`, [model]);
+      const sent = [token(a), token(b)];
       const waiting = async () => (await other.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)).rows[0]!.n;
       await waitFor(async () => (await waiting()) >= 2, 'both consuming writes waiting');
       await other.query('commit');
-      return Promise.all(redeemed);
+      return Promise.all(sent);
     });
     expect(responses.map((response) => response.status).sort()).toEqual([200, 400]);
     const [granted, refused] = await Promise.all([responses.find((r) => r.status === 200)!.json(), responses.find((r) => r.status === 400)!.json()]);
-    expect(refused).toMatchObject({ error: 'invalid_grant' });
-    // A replay revokes the grant (RFC 6749 §4.1.2), however it was caught, and is audited so.
-    await expect(oidc.refreshTokenGrant(rp.config, (granted as { refresh_token: string }).refresh_token)).rejects.toMatchObject({ error: 'invalid_grant' });
     await waitFor(async () => (await revocations()) === revokedBefore + 1, 'the revocation in the audit trail');
+    return { granted: granted as { refresh_token: string }, refused: refused as { error: string } };
+  }
+
+  it('let one of two requests for the same code redeem it, and revoke its grant for the other', async () => {
+    proxy.use(0);
+    const request = await rp.authorizationRequest('openid email offline_access');
+    const code = (await rp.authorize(rp.newBrowser(), request, 'twice@example.com', TEST_PASSWORD)).searchParams.get('code')!;
+    const { granted, refused } = await meetingOnBothInstances('AuthorizationCode', { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: request.verifier });
+    expect(refused).toMatchObject({ error: 'invalid_grant' });
+    // A replay revokes the grant (RFC 6749 §4.1.2), however it was caught.
+    await expect(oidc.refreshTokenGrant(rp.config, granted.refresh_token)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('let one of two refreshes with the same token through, without a reuse grace, and revoke its grant', async () => {
+    proxy.use(0);
+    const tokens = await rp.signIn('twice@example.com', TEST_PASSWORD, 'openid offline_access');
+    const { granted, refused } = await meetingOnBothInstances('RefreshToken', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! });
+    expect(refused).toMatchObject({ error: 'invalid_grant' });
+    await expect(oidc.refreshTokenGrant(rp.config, granted.refresh_token)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
   it('end the session on both when the user logs out on one', async () => {

@@ -53,12 +53,13 @@ const consumePayload = reusableQuery((db) =>
     .where('model', '=', '')
     .where('id', '=', ''),
 );
-// Records redeemed once, by consuming them, with the words oidc-provider names them in. Refresh
-// tokens are not among them: within their reuse grace a second use is allowed on purpose.
+// Records redeemed once, by consuming them, with the words oidc-provider names them in. A
+// refresh token may be used again within its reuse grace, on purpose.
 const REDEEMED_ONCE: Record<string, string> = {
   AuthorizationCode: 'authorization code',
   DeviceCode: 'device code',
   BackchannelAuthenticationRequest: 'backchannel authentication request',
+  RefreshToken: 'refresh token',
 };
 // Values: now, model, id. Changes nothing, and returns nothing, once the record is consumed.
 const consumeUnconsumed = reusableQuery((db) =>
@@ -70,10 +71,20 @@ const consumeUnconsumed = reusableQuery((db) =>
     .where('consumed_at', 'is', null)
     .returning('grant_id'),
 );
+// Values: now, model, id, and the earliest first use still within the grace. Keeps the first use.
+const consumeWithinGrace = reusableQuery((db) =>
+  db
+    .updateTable('oidc_payloads')
+    .set((eb) => ({ consumed_at: eb.fn.coalesce('consumed_at', eb.val(0)) }))
+    .where('model', '=', '')
+    .where('id', '=', '')
+    .where((eb) => eb.or([eb('consumed_at', 'is', null), eb('consumed_at', '>', 0)]))
+    .returning('grant_id'),
+);
 const grantOfPayload = reusableQuery((db) => db.selectFrom('oidc_payloads').select('grant_id').where('model', '=', '').where('id', '=', ''));
 // What oidc-provider revokes when it finds a code used twice: the grant's tokens and codes of
 // every kind, then the grant.
-const GRANT_MODELS = ['AccessToken', 'RefreshToken', ...Object.keys(REDEEMED_ONCE)];
+const GRANT_MODELS = ['AccessToken', ...Object.keys(REDEEMED_ONCE)];
 const deletePayloadBy = (column: 'id' | 'grant_id') => reusableQuery((db) => db.deleteFrom('oidc_payloads').where('model', '=', '').where(column, '=', ''));
 const deletePayload = { id: deletePayloadBy('id'), grant_id: deletePayloadBy('grant_id') };
 
@@ -169,8 +180,15 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
       // oidc-provider has checked that the record it read was not consumed, but another request
       // may have consumed it since: on PostgreSQL, one served by another instance. So the
       // write is the check that counts, and the request that loses is refused as a replay
-      // (RFC 6749 §4.1.2), its grant revoked as oidc-provider revokes it for one it sees.
-      const consumed = await commits.write((trx) => consumeUnconsumed(trx, [now, this.model, id]), keys);
+      // (RFC 6749 §4.1.2, RFC 9700 §4.14.2), its grant revoked as oidc-provider revokes it for
+      // one it sees.
+      const consumed = await commits.write(
+        (trx) =>
+          this.model === 'RefreshToken'
+            ? consumeWithinGrace(trx, [now, this.model, id, now - options.refreshTokenReuseGrace])
+            : consumeUnconsumed(trx, [now, this.model, id]),
+        keys,
+      );
       if (consumed.length > 0) return;
       const [row] = await grantOfPayload(db, [this.model, id]);
       if (row?.grant_id) await revokeGrant(row.grant_id);
