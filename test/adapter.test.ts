@@ -126,47 +126,68 @@ describe('the provider storage adapter', () => {
     expect((await codes.find('c'))?.consumed).toBe(Math.floor(now.getTime() / 1000));
   });
 
-  it('lets one of two requests that read a code unconsumed redeem it, and revokes its grant for the other', async () => {
-    const revoked: string[] = [];
-    const Adapter = createAdapterFactory(database.db, clock, { ...options, onGrantRevoked: (grantId) => revoked.push(grantId) });
-    const codes = new Adapter('AuthorizationCode');
-    const tokens = new Adapter('AccessToken');
-    const refresh = new Adapter('RefreshToken');
-    const grants = new Adapter('Grant');
-    await codes.upsert('c', { accountId: 'u1', grantId: 'g1' }, 60);
-    await tokens.upsert('t', { accountId: 'u1', grantId: 'g1' }, 60);
-    await refresh.upsert('r', { accountId: 'u1', grantId: 'g1' }, 60);
-    await grants.upsert('g1', { accountId: 'u1' }, 60);
-    await tokens.upsert('other', { accountId: 'u1', grantId: 'g2' }, 60);
-    // oidc-provider consumes a code only after reading it unconsumed; two requests (on two
-    // instances, say) that both read it so then both consume it.
-    const outcomes = await Promise.allSettled([codes.consume('c'), codes.consume('c')]);
-    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
-    const refused = outcomes.find((outcome) => outcome.status === 'rejected') as PromiseRejectedResult;
-    expect(refused.reason).toMatchObject({ error: 'invalid_grant', statusCode: 400 });
-    for (const [adapter, id] of [[codes, 'c'], [tokens, 't'], [refresh, 'r'], [grants, 'g1']] as const) expect(await adapter.find(id), id).toBeUndefined();
-    expect(await tokens.find('other')).toBeDefined();
-    expect(revoked).toEqual(['g1']);
-  });
+  it.each(['AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'])(
+    '%s: lets one of the requests that read it unconsumed redeem it, and revokes its grant once for the others',
+    async (model) => {
+      const revoked: string[] = [];
+      const Adapter = createAdapterFactory(database.db, clock, { ...options, onGrantRevoked: (grantId) => revoked.push(grantId) });
+      const codes = new Adapter(model);
+      const tokens = new Adapter('AccessToken');
+      const refresh = new Adapter('RefreshToken');
+      const grants = new Adapter('Grant');
+      await codes.upsert('c', { accountId: 'u1', grantId: 'g1' }, 60);
+      await tokens.upsert('t', { accountId: 'u1', grantId: 'g1' }, 60);
+      await refresh.upsert('r', { accountId: 'u1', grantId: 'g1' }, 60);
+      await grants.upsert('g1', { accountId: 'u1' }, 60);
+      await tokens.upsert('other', { accountId: 'u1', grantId: 'g2' }, 60);
+      // oidc-provider consumes a code only after reading it unconsumed; requests (on several
+      // instances, say) that all read it so then all consume it.
+      const outcomes = await Promise.allSettled([codes.consume('c'), codes.consume('c'), codes.consume('c')]);
+      expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected', 'rejected']);
+      for (const outcome of outcomes) if (outcome.status === 'rejected') expect(outcome.reason).toMatchObject({ error: 'invalid_grant', statusCode: 400 });
+      for (const [adapter, id] of [[codes, 'c'], [tokens, 't'], [refresh, 'r'], [grants, 'g1']] as const) expect(await adapter.find(id), id).toBeUndefined();
+      expect(await tokens.find('other')).toBeDefined();
+      expect(revoked).toEqual(['g1']);
+    },
+  );
 
-  it('lets two uses of a refresh token that meet both through within its reuse grace, and one without it', async () => {
+  it('without a reuse grace, lets one of two uses of a refresh token through, whatever the clocks', async () => {
     const revoked: string[] = [];
-    const onGrantRevoked = (grantId: string) => revoked.push(grantId);
-    const strict = new (createAdapterFactory(database.db, clock, { ...options, refreshTokenReuseGrace: 0, onGrantRevoked }))('RefreshToken');
-    const lenient = new (createAdapterFactory(database.db, clock, { ...options, refreshTokenReuseGrace: 5, onGrantRevoked }))('RefreshToken');
+    const settings = { ...options, refreshTokenReuseGrace: 0, onGrantRevoked: (grantId: string) => revoked.push(grantId) };
+    const strict = new (createAdapterFactory(database.db, clock, settings))('RefreshToken');
     await strict.upsert('r1', { accountId: 'u1', grantId: 'g1' }, 60);
     await strict.upsert('r2', { accountId: 'u1', grantId: 'g2' }, 60);
+    await new (createAdapterFactory(database.db, clock, options))('Grant').upsert('g1', { accountId: 'u1' }, 60);
 
-    const strictly = await Promise.allSettled([strict.consume('r1'), strict.consume('r1')]);
-    expect(strictly.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const outcomes = await Promise.allSettled([strict.consume('r1'), strict.consume('r1')]);
+    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
     expect(await strict.find('r1')).toBeUndefined();
     expect(revoked).toEqual(['g1']);
 
-    const leniently = await Promise.allSettled([lenient.consume('r2'), lenient.consume('r2')]);
-    expect(leniently.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled']);
-    later(6);
-    await expect(lenient.consume('r2')).rejects.toMatchObject({ error: 'invalid_grant' });
-    expect(revoked).toEqual(['g1', 'g2']);
+    // Used on an instance whose clock is a second ahead: here it is used all the same.
+    const ahead = new (createAdapterFactory(database.db, { now: () => new Date(now.getTime() + 1000) }, settings))('RefreshToken');
+    await ahead.consume('r2');
+    expect((await strict.find('r2'))?.consumed).toBeDefined();
+    await expect(strict.consume('r2')).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('within the reuse grace, lets uses of a refresh token that meet through, and refuses one after it', async () => {
+    const revoked: string[] = [];
+    const lenient = new (createAdapterFactory(database.db, clock, { ...options, refreshTokenReuseGrace: 5, onGrantRevoked: (grantId) => revoked.push(grantId) }))('RefreshToken');
+    await new (createAdapterFactory(database.db, clock, options))('Grant').upsert('g1', { accountId: 'u1' }, 60);
+    await lenient.upsert('r', { accountId: 'u1', grantId: 'g1' }, 600);
+
+    const outcomes = await Promise.allSettled([lenient.consume('r'), lenient.consume('r')]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled']);
+    later(4);
+    expect((await lenient.find('r'))?.consumed).toBeUndefined();
+    // Read within the grace, written just after its second turned.
+    later(1);
+    await lenient.consume('r');
+    expect((await lenient.find('r'))?.consumed).toBeDefined();
+    later(1);
+    await expect(lenient.consume('r')).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(revoked).toEqual(['g1']);
   });
 
   it('finds by uid and by user code, and destroys', async () => {

@@ -75,7 +75,7 @@ describe.skipIf(testDialect !== 'postgres')('two instances on one PostgreSQL dat
    * unconsumed, and their writes consuming it then wait on a lock together. Returns both
    * responses, and checks that the loser's revocation of the grant reached the audit trail.
    */
-  async function meetingOnBothInstances(model: string, body: Record<string, string>): Promise<{ granted: { refresh_token: string }; refused: { error: string } }> {
+  async function meetingOnBothInstances(model: string, body: Record<string, string>): Promise<{ granted: { refresh_token: string; access_token: string }; refused: { error: string } }> {
     const token = (server: RunningServer) =>
       fetch(`${server.url}/token`, {
         method: 'POST',
@@ -97,7 +97,7 @@ describe.skipIf(testDialect !== 'postgres')('two instances on one PostgreSQL dat
     expect(responses.map((response) => response.status).sort()).toEqual([200, 400]);
     const [granted, refused] = await Promise.all([responses.find((r) => r.status === 200)!.json(), responses.find((r) => r.status === 400)!.json()]);
     await waitFor(async () => (await revocations()) === revokedBefore + 1, 'the revocation in the audit trail');
-    return { granted: granted as { refresh_token: string }, refused: refused as { error: string } };
+    return { granted: granted as { refresh_token: string; access_token: string }, refused: refused as { error: string } };
   }
 
   it('let one of two requests for the same code redeem it, and revoke its grant for the other', async () => {
@@ -108,6 +108,7 @@ describe.skipIf(testDialect !== 'postgres')('two instances on one PostgreSQL dat
     expect(refused).toMatchObject({ error: 'invalid_grant' });
     // A replay revokes the grant (RFC 6749 §4.1.2), however it was caught.
     await expect(oidc.refreshTokenGrant(rp.config, granted.refresh_token)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await fetch(`${a.url}/me`, { headers: { authorization: `Bearer ${granted.access_token}` } })).status).toBe(401);
   });
 
   it('let one of two refreshes with the same token through, without a reuse grace, and revoke its grant', async () => {

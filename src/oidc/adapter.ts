@@ -22,7 +22,7 @@ export interface AdapterOptions {
   refreshTokenReuseGrace: number;
   /** Client rows are read through it: every token request needs its client. */
   registry: RegistryCache;
-  /** Told of a grant revoked because one of its codes was redeemed twice at once. */
+  /** Told of a grant revoked because a code or refresh token of it was redeemed twice at once. */
   onGrantRevoked?(grantId: string): void;
 }
 
@@ -53,13 +53,13 @@ const consumePayload = reusableQuery((db) =>
     .where('model', '=', '')
     .where('id', '=', ''),
 );
-// Records redeemed once, by consuming them, with the words oidc-provider names them in. A
-// refresh token may be used again within its reuse grace, on purpose.
+// Records redeemed once, by consuming them, and what oidc-provider says when one is redeemed
+// again. A refresh token may be used again within its reuse grace, on purpose.
 const REDEEMED_ONCE: Record<string, string> = {
-  AuthorizationCode: 'authorization code',
-  DeviceCode: 'device code',
-  BackchannelAuthenticationRequest: 'backchannel authentication request',
-  RefreshToken: 'refresh token',
+  AuthorizationCode: 'authorization code already consumed',
+  DeviceCode: 'device code already consumed',
+  BackchannelAuthenticationRequest: 'backchannel authentication request already consumed',
+  RefreshToken: 'refresh token already used',
 };
 // Values: now, model, id. Changes nothing, and returns nothing, once the record is consumed.
 const consumeUnconsumed = reusableQuery((db) =>
@@ -83,8 +83,15 @@ const consumeWithinGrace = reusableQuery((db) =>
 );
 const grantOfPayload = reusableQuery((db) => db.selectFrom('oidc_payloads').select('grant_id').where('model', '=', '').where('id', '=', ''));
 // What oidc-provider revokes when it finds a code used twice: the grant's tokens and codes of
-// every kind, then the grant.
+// every kind, and the grant. One statement, so that no failure can leave the grant without the
+// tokens or the tokens without the grant.
 const GRANT_MODELS = ['AccessToken', ...Object.keys(REDEEMED_ONCE)];
+const deleteGrant = (db: Kysely<Database>, grantId: string) =>
+  db
+    .deleteFrom('oidc_payloads')
+    .where((eb) => eb.or([eb.and([eb('model', 'in', GRANT_MODELS), eb('grant_id', '=', grantId)]), eb.and([eb('model', '=', 'Grant'), eb('id', '=', grantId)])]))
+    .returning('model')
+    .execute();
 const deletePayloadBy = (column: 'id' | 'grant_id') => reusableQuery((db) => db.deleteFrom('oidc_payloads').where('model', '=', '').where(column, '=', ''));
 const deletePayload = { id: deletePayloadBy('id'), grant_id: deletePayloadBy('grant_id') };
 
@@ -97,24 +104,25 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
   const recordKey = (model: string, id: string) => `${model} ${id}`;
   const modelKey = (model: string) => model;
   const sweepKey = (model: string) => `${model} *`;
+  const grace = options.refreshTokenReuseGrace;
   const toPayload = (model: string, row: Row | undefined): AdapterPayload | undefined => {
     if (!row) return undefined;
     const now = epochSeconds(clock);
     // Rows outlive their expiry until the purge runs; they must not be served meanwhile.
     if (row.expires_at !== null && row.expires_at <= now) return undefined;
     const payload = JSON.parse(row.payload) as AdapterPayload;
-    const inGrace = model === 'RefreshToken' && row.consumed_at !== null && now - row.consumed_at < options.refreshTokenReuseGrace;
+    // Without a grace there is none at all: a first use stamped by an instance whose clock is
+    // ahead of this one's must not count as within it.
+    const inGrace = model === 'RefreshToken' && grace > 0 && row.consumed_at !== null && now - row.consumed_at < grace;
     if (row.consumed_at !== null && !inGrace) payload.consumed = row.consumed_at;
     return payload;
   };
 
   async function revokeGrant(grantId: string): Promise<void> {
     const keys = [...GRANT_MODELS.flatMap((model) => [sweepKey(model), modelKey(model)]), recordKey('Grant', grantId), modelKey('Grant')];
-    await commits.write(async (trx) => {
-      for (const model of GRANT_MODELS) await deletePayload.grant_id(trx, [model, grantId]);
-      await deletePayload.id(trx, ['Grant', grantId]);
-    }, keys);
-    options.onGrantRevoked?.(grantId);
+    const deleted = await commits.write((trx) => deleteGrant(trx, grantId), keys);
+    // Reported once: a third request, or the library, may have revoked it already.
+    if (deleted.some((row) => row.model === 'Grant')) options.onGrantRevoked?.(grantId);
   }
 
   /**
@@ -182,17 +190,19 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
       // write is the check that counts, and the request that loses is refused as a replay
       // (RFC 6749 §4.1.2, RFC 9700 §4.14.2), its grant revoked as oidc-provider revokes it for
       // one it sees.
+      // A refresh token read within the grace was read so a moment ago, and the second may have
+      // turned since: one more second keeps the write from refusing what the read allowed.
       const consumed = await commits.write(
         (trx) =>
-          this.model === 'RefreshToken'
-            ? consumeWithinGrace(trx, [now, this.model, id, now - options.refreshTokenReuseGrace])
+          this.model === 'RefreshToken' && grace > 0
+            ? consumeWithinGrace(trx, [now, this.model, id, now - grace - 1])
             : consumeUnconsumed(trx, [now, this.model, id]),
         keys,
       );
       if (consumed.length > 0) return;
       const [row] = await grantOfPayload(db, [this.model, id]);
       if (row?.grant_id) await revokeGrant(row.grant_id);
-      throw new errors.InvalidGrant(`${label} already consumed`);
+      throw new errors.InvalidGrant(label);
     }
 
     async destroy(id: string): Promise<void> {
