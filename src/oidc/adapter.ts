@@ -189,9 +189,9 @@ export function createAdapterFactory(db: Kysely<Database>, clock: Clock, options
       // may have consumed it since: on PostgreSQL, one served by another instance. So the
       // write is the check that counts, and the request that loses is refused as a replay
       // (RFC 6749 §4.1.2, RFC 9700 §4.14.2), its grant revoked as oidc-provider revokes it for
-      // one it sees.
-      // A refresh token read within the grace was read so a moment ago, and the second may have
-      // turned since: one more second keeps the write from refusing what the read allowed.
+      // one it sees. A refresh token read within the grace was read so a moment ago, and the
+      // second may have turned since: one more second keeps the write from refusing what the
+      // read allowed.
       const consumed = await commits.write(
         (trx) =>
           this.model === 'RefreshToken' && grace > 0
