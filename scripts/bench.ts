@@ -157,7 +157,7 @@ async function withPeakRss<T>(pid: number, work: () => Promise<T>): Promise<{ re
 }
 
 // Node's flags, the size of libuv's thread pool, and glibc's malloc settings.
-const RUNTIME_SETTINGS = ['NODE_OPTIONS', 'UV_THREADPOOL_SIZE', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'GLIBC_TUNABLES'];
+const RUNTIME_SETTINGS = ['NODE_OPTIONS', 'UV_THREADPOOL_SIZE', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'GLIBC_TUNABLES'];
 
 async function startProcess(args: string[], env: Record<string, string>, ready: (line: string) => boolean): Promise<{ child: ChildProcess; line: string }> {
   // Runtime settings pass through, so their effect can be measured too; where they are not
