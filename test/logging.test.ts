@@ -1,6 +1,10 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createPinoLogger, isoTimeStamps } from '../src/http/logging.ts';
+import { createPinoLogger, isoTimeStamps, LOG_BATCH_BYTES, LOG_FLUSH_MS, stdoutDestination } from '../src/http/logging.ts';
+import { runProgram } from './helpers/program.ts';
 
 function collector() {
   const lines: Record<string, unknown>[] = [];
@@ -63,5 +67,40 @@ describe('the log', () => {
     log({ level: 'info', event: 'request', requestId: 'r-12345678', method: 'POST', path: '/token', status: 200, ms: 1.5 });
     log({ level: 'warn', event: 'kept' });
     expect(lines).toEqual([expect.objectContaining({ event: 'kept' })]);
+  });
+
+  it('holds a few lines back and writes them together within LOG_FLUSH_MS', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-log-')), 'out.log');
+    const destination = stdoutDestination(1024 * 1024, fs.openSync(file, 'w'));
+    try {
+      const log = createPinoLogger('info', destination);
+      const line = { level: 'info', event: 'request', requestId: 'r-12345678', method: 'POST', path: '/token', status: 200, ms: 1.5 } as const;
+      for (let i = 0; i < 3; i++) log(line);
+      // Far fewer than a batch: nothing is written before the next periodic write, which
+      // cannot come sooner than LOG_FLUSH_MS after the destination was made, a moment ago.
+      expect(3 * JSON.stringify(line).length).toBeLessThan(LOG_BATCH_BYTES);
+      await new Promise((resolve) => setTimeout(resolve, LOG_FLUSH_MS / 4));
+      expect(fs.readFileSync(file, 'utf8')).toBe('');
+      let written = '';
+      for (let waited = 0; waited < 5000 && written.split('\n').length < 4; waited += 20) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        written = fs.readFileSync(file, 'utf8');
+      }
+      expect(written.trim().split('\n').map((l) => (JSON.parse(l) as { requestId: string }).requestId)).toEqual(['r-12345678', 'r-12345678', 'r-12345678']);
+    } finally {
+      // Stops its periodic writes and closes the file.
+      await new Promise((resolve) => destination.once('close', resolve).end());
+    }
+  });
+
+  it('writes the lines it holds when the process exits', () => {
+    const result = runProgram([
+      "const { createPinoLogger, stdoutDestination } = await import('./src/http/logging.ts');",
+      "const log = createPinoLogger('info', stdoutDestination(1024 * 1024));",
+      "log({ level: 'error', event: 'last_words' });",
+      'process.exit(3);',
+    ]);
+    expect(result.status, result.stderr).toBe(3);
+    expect(JSON.parse(result.stdout)).toMatchObject({ level: 'error', event: 'last_words' });
   });
 });

@@ -12,6 +12,7 @@ import { registerApp } from './helpers/admin.ts';
 import { runAdmin } from '../src/admin/cli.ts';
 import { REDIRECT_URI, RelyingParty } from './helpers/relying-party.ts';
 import { findForm } from './helpers/browser.ts';
+import { runProgram } from './helpers/program.ts';
 import { PassThrough, Readable } from 'node:stream';
 import { freePort } from '../scripts/free-port.ts';
 
@@ -78,7 +79,7 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
   });
 
   it('serves from SQLite without loading the PostgreSQL driver', () => {
-    const program = [
+    const result = runProgram([
       "import { createRequire } from 'node:module';",
       "const { openDatabase } = await import('./src/db/database.ts');",
       "const { migrateToLatest } = await import('./src/db/migrate.ts');",
@@ -90,8 +91,7 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
       'server.stop();',
       'await database.close();',
       "console.log(Object.keys(createRequire(import.meta.url).cache).filter((file) => file.includes('/node_modules/pg/')).length);",
-    ].join('\n');
-    const result = spawnSync(process.execPath, ['--input-type=module', '-e', program], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    ]);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout.trim()).toBe('0');
   });
