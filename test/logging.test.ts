@@ -70,7 +70,8 @@ describe('the log', () => {
   });
 
   it('holds a few lines back and writes them together within LOG_FLUSH_MS', async () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-log-')), 'out.log');
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-log-'));
+    const file = path.join(folder, 'out.log');
     const destination = stdoutDestination(1024 * 1024, fs.openSync(file, 'w'));
     try {
       const log = createPinoLogger('info', destination);
@@ -90,6 +91,7 @@ describe('the log', () => {
     } finally {
       // Stops its periodic writes and closes the file.
       await new Promise((resolve) => destination.once('close', resolve).end());
+      fs.rmSync(folder, { recursive: true, force: true });
     }
   });
 
