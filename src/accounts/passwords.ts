@@ -1,6 +1,7 @@
 import argon2 from 'argon2';
 import type { Argon2Settings } from '../config.ts';
 import { createHashLimiter, type HashLimiter } from './hash-limiter.ts';
+import { keepHashMemory } from './hash-memory.ts';
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
@@ -20,19 +21,21 @@ export function createPasswordHasher(settings: Argon2Settings, limiter: HashLimi
     timeCost: settings.timeCost,
     parallelism: settings.parallelism,
   };
+  // Hashes wait for the one-off (once per process) that lets glibc keep their memory.
+  const run = <T>(task: () => Promise<T>) => limiter.run(() => keepHashMemory(settings.memoryKiB).then(task));
   let decoy: Promise<string> | undefined;
   const verify = async (hash: string, password: string) => {
     try {
-      return await limiter.run(() => argon2.verify(hash, password));
+      return await run(() => argon2.verify(hash, password));
     } catch {
       return false;
     }
   };
   return {
-    hash: (password) => limiter.run(() => argon2.hash(password, options)),
+    hash: (password) => run(() => argon2.hash(password, options)),
     verify,
     async verifyNothing(password) {
-      decoy ??= limiter.run(() => argon2.hash('latchkey decoy password', options));
+      decoy ??= run(() => argon2.hash('latchkey decoy password', options));
       await verify(await decoy, password);
     },
   };

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { runProgram } from './helpers/program.ts';
+
+// What is kept or given back is glibc's to decide; elsewhere there is nothing to see.
+const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
+const glibc = process.platform === 'linux' && Boolean(header?.glibcVersionRuntime);
+
+describe.skipIf(!glibc)("password hashes' memory", () => {
+  it('is kept for the next hashes, two at a time, rather than given back and faulted in again', () => {
+    const result = runProgram(
+      [
+        "import fs from 'node:fs';",
+        "const { createPasswordHasher } = await import('./src/accounts/passwords.ts');",
+        "const { loadConfig } = await import('./src/config.ts');",
+        'const settings = { ...loadConfig({}).argon2, maxConcurrent: 2 };',
+        'const hasher = createPasswordHasher(settings);',
+        "const hash = await hasher.hash('correct horse');",
+        "const pair = () => Promise.all([hasher.verify(hash, 'correct horse'), hasher.verify(hash, 'correct horse')]);",
+        // Minor page faults of the whole process, the fields after the command name.
+        "const faults = () => Number(fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[7]);",
+        'await pair();',
+        'const before = faults();',
+        'for (let i = 0; i < 5; i++) await pair();',
+        'console.log(JSON.stringify({ perVerification: (faults() - before) / 10, pages: (settings.memoryKiB * 1024) / 4096 }));',
+      ],
+      // As `npm start` and the container image run it.
+      { MALLOC_ARENA_MAX: '1' },
+    );
+    expect(result.status, result.stderr).toBe(0);
+    const { perVerification, pages } = JSON.parse(result.stdout) as { perVerification: number; pages: number };
+    // Given back, every page of a hash is faulted in again (19 MiB: about 4,900 faults).
+    expect(perVerification).toBeLessThan(pages / 20);
+  });
+});
