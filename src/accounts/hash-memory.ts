@@ -20,8 +20,9 @@ let kept: Promise<void> | undefined;
  * quadrupled a verification's CPU in a process doing only hashes, and in a server it happened
  * nearly every time once other load had passed.
  * Freeing one mapped block just under 32 MiB first sets the thresholds to that and 64 MiB: the
- * memory of up to three default hashes at once is kept. Elsewhere (musl, macOS, or with the
- * thresholds set in the environment) it is one cheap hash more.
+ * memory of up to three default hashes at once is kept. It costs one hash of that size (about
+ * 150 ms of CPU under a hypervisor, most of it faulting its pages in); elsewhere (musl, macOS,
+ * or with the thresholds set in the environment) that is all it does.
  *
  * @param memoryKiB the hashes' memory; above the largest block glibc keeps, there is nothing to do.
  */
