@@ -9,7 +9,8 @@ const LARGEST_KEPT_KIB = 32 * 1024 - 8;
 let kept: Promise<void> | undefined;
 
 /**
- * Lets glibc keep the memory of password hashes for the next ones, once per process.
+ * Lets glibc keep the memory of password hashes for the next ones, once per process (the
+ * password hasher calls it before its second hash).
  *
  * A hash's memory (19 MiB by default) is above glibc's initial mmap threshold, so the first
  * hash is mapped apart; freeing it raises the threshold to its size and the heap's trim
