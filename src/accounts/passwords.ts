@@ -23,8 +23,13 @@ export function createPasswordHasher(settings: Argon2Settings, limiter: HashLimi
   };
   // From the second hash on, hashes wait for the one-off (once per process) that lets glibc
   // keep their memory: an admin command hashes once and is spared it.
-  let hashes = 0;
-  const run = <T>(task: () => Promise<T>) => limiter.run(() => (hashes++ === 0 ? task() : keepHashMemory(settings.memoryKiB).then(task)));
+  let first = true;
+  const run = <T>(task: () => Promise<T>) =>
+    limiter.run(() => {
+      if (!first) return keepHashMemory(settings.memoryKiB).then(task);
+      first = false;
+      return task();
+    });
   let decoy: Promise<string> | undefined;
   const verify = async (hash: string, password: string) => {
     try {
