@@ -1,8 +1,9 @@
 import argon2 from 'argon2';
 
 /**
- * The largest block whose freeing still raises glibc's mmap threshold (DEFAULT_MMAP_THRESHOLD_MAX
- * on 64-bit systems is 32 MiB), less a page for the block's header, in argon2's KiB.
+ * Just under the largest block whose freeing still raises glibc's mmap threshold
+ * (DEFAULT_MMAP_THRESHOLD_MAX, 32 MiB on 64-bit systems), in argon2's KiB: 8 KiB less, so that
+ * the block with its header, rounded up to whole pages, stays within it.
  */
 const LARGEST_KEPT_KIB = 32 * 1024 - 8;
 
