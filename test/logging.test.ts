@@ -77,8 +77,7 @@ describe('the log', () => {
       const log = createPinoLogger('info', destination);
       const line = { level: 'info', event: 'request', requestId: 'r-12345678', method: 'POST', path: '/token', status: 200, ms: 1.5 } as const;
       for (let i = 0; i < 3; i++) log(line);
-      // Far fewer than a batch: nothing is written before the next periodic write, which
-      // cannot come sooner than LOG_FLUSH_MS after the destination was made, a moment ago.
+      // Far fewer than a batch: nothing is written before LOG_FLUSH_MS after the first of them.
       expect(3 * JSON.stringify(line).length).toBeLessThan(LOG_BATCH_BYTES);
       await new Promise((resolve) => setTimeout(resolve, LOG_FLUSH_MS / 4));
       expect(fs.readFileSync(file, 'utf8')).toBe('');
@@ -89,7 +88,23 @@ describe('the log', () => {
       }
       expect(written.trim().split('\n').map((l) => (JSON.parse(l) as { requestId: string }).requestId)).toEqual(['r-12345678', 'r-12345678', 'r-12345678']);
     } finally {
-      // Stops its periodic writes and closes the file.
+      await new Promise((resolve) => destination.once('close', resolve).end());
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('makes no writes while it holds nothing, as in an idle process', async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-log-'));
+    const destination = stdoutDestination(1024 * 1024, fs.openSync(path.join(folder, 'out.log'), 'w'));
+    try {
+      let writes = 0;
+      destination.on('write', () => writes++);
+      createPinoLogger('info', destination)({ level: 'info', event: 'started' });
+      for (let waited = 0; waited < 5000 && writes === 0; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(writes).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 5 * LOG_FLUSH_MS));
+      expect(writes).toBe(1);
+    } finally {
       await new Promise((resolve) => destination.once('close', resolve).end());
       fs.rmSync(folder, { recursive: true, force: true });
     }

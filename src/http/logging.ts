@@ -32,8 +32,25 @@ export function stdoutDestination(maxBytes: number, fd = 1): ReturnType<typeof p
     maxLength: maxBytes,
     // A batch must leave room in what may be held, or lines would be dropped while stdout keeps up.
     minLength: Math.min(LOG_BATCH_BYTES, Math.floor(maxBytes / 4)),
-    periodicFlush: LOG_FLUSH_MS,
   });
+  // Lines held are written LOG_FLUSH_MS after the first of them, rather than on a fixed period:
+  // a periodic flush writes even when nothing is held (an empty write, through the pool), ten
+  // times a second in an idle process.
+  let flushDue: NodeJS.Timeout | undefined;
+  const flushHeld = () => {
+    flushDue = undefined;
+    try {
+      destination.flush();
+    } catch {
+      // Closed meanwhile (it throws only then): what it held was written as it closed.
+    }
+  };
+  const write = destination.write.bind(destination);
+  destination.write = (data: string) => {
+    const held = write(data);
+    flushDue ??= setTimeout(flushHeld, LOG_FLUSH_MS).unref();
+    return held;
+  };
   let dropped = 0;
   let sendingNotice = false;
   let noticeDropped = false;
