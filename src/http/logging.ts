@@ -33,9 +33,11 @@ export function stdoutDestination(maxBytes: number, fd = 1): ReturnType<typeof p
     // A batch must leave room in what may be held, or lines would be dropped while stdout keeps up.
     minLength: Math.min(LOG_BATCH_BYTES, Math.floor(maxBytes / 4)),
   });
-  // Lines held are written LOG_FLUSH_MS after the first of them, rather than on a fixed period:
-  // a periodic flush writes even when nothing is held (an empty write, through the pool), ten
-  // times a second in an idle process.
+  // Lines held are written within LOG_FLUSH_MS of a line or of a write, rather than on a fixed
+  // period: a periodic flush writes even when nothing is held (an empty write, through the
+  // pool), ten times a second in an idle process. A flush due while a write is out does
+  // nothing, so each write that wrote something makes sure another is due after it; an empty
+  // one does not, and the flushes stop once everything held is written.
   let flushDue: NodeJS.Timeout | undefined;
   const flushHeld = () => {
     flushDue = undefined;
@@ -45,12 +47,18 @@ export function stdoutDestination(maxBytes: number, fd = 1): ReturnType<typeof p
       // Closed meanwhile (it throws only then): what it held was written as it closed.
     }
   };
+  const flushSoon = () => {
+    flushDue ??= setTimeout(flushHeld, LOG_FLUSH_MS).unref();
+  };
   const write = destination.write.bind(destination);
   destination.write = (data: string) => {
     const held = write(data);
-    flushDue ??= setTimeout(flushHeld, LOG_FLUSH_MS).unref();
+    flushSoon();
     return held;
   };
+  destination.on('write', (bytes: number) => {
+    if (bytes > 0) flushSoon();
+  });
   let dropped = 0;
   let sendingNotice = false;
   let noticeDropped = false;
