@@ -69,6 +69,18 @@ for (const name of only) {
 const runs = (scenario: Scenario) => only.has(scenario);
 
 const cores = os.availableParallelism();
+// The servers' settings (defaults, but for a thread pool size passed on to them), and their
+// thread pool's size for this process's own too, set before the pool first runs, as
+// src/main.ts does: the argon2id-alone ceiling runs as many hashes at once as they do.
+const serverSettings = (() => {
+  try {
+    return loadConfig({ UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE });
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message}`);
+    process.exit(2);
+  }
+})();
+process.env.UV_THREADPOOL_SIZE = String(serverSettings.threadPoolSize);
 const smoke = values.smoke === true;
 const duration = positive('duration', values.duration, smoke ? 1 : 10);
 const warmup = positive('warmup', values.warmup, smoke ? 0.5 : 3);
@@ -383,8 +395,7 @@ const SIGN_IN = 'password sign-in (complete)';
  * them moved by a tenth from run to run with the machine.
  */
 function argonVerificationsAlone(): Beside {
-  // The servers' settings: defaults, but for a thread pool size passed through to them.
-  const hasher = createPasswordHasher(loadConfig({ UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE }).argon2);
+  const hasher = createPasswordHasher(serverSettings.argon2);
   let hash: Promise<string> | undefined;
   const verifyOnce = async () => {
     hash ??= hasher.hash(PASSWORD);

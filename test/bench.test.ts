@@ -102,4 +102,10 @@ describe.skipIf(testDialect !== 'sqlite')('npm run bench', () => {
     expect(refused.status).toBe(2);
     expect(refused.stderr).toContain('--only knows client-credentials, refresh, userinfo, introspection, jwks, sign-in, bare, not "everything"');
   });
+
+  it('refuses a thread pool size the servers would refuse, naming it', () => {
+    const run = spawnSync(process.execPath, ['scripts/bench.ts', '--smoke'], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH, UV_THREADPOOL_SIZE: 'many' } });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe('bench: UV_THREADPOOL_SIZE: must be a whole number, got "many"\n');
+  });
 });
