@@ -51,9 +51,10 @@ describe.skipIf(process.platform !== 'linux')("the one-off that keeps hashes' me
     ]);
     expect(result.status, result.stderr).toBe(0);
     const { afterFirst, afterSecond, hashMiB } = JSON.parse(result.stdout) as { afterFirst: number; afterSecond: number; hashMiB: number };
-    // The one-off's block is just under 32 MiB, well above a default hash's 19 MiB.
+    // The one-off's block is just under 32 MiB, well above a default hash's 19 MiB: each
+    // reading is held to the side of the midpoint between them it should be on.
     expect(hashMiB).toBeLessThan(24);
     expect(afterFirst).toBeLessThan(hashMiB + 6);
-    expect(afterSecond).toBeGreaterThan(31);
+    expect(afterSecond).toBeGreaterThan(hashMiB + 6);
   });
 });
