@@ -185,6 +185,19 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
     expect(await exited).toBe(0);
   });
 
+  it.runIf(process.platform === 'linux')('wakes its main thread a few times a second at rest, not a hundred', async () => {
+    const { child, exited } = await spawnLatchkey({ DATABASE_URL: tempDatabaseFile(), PORT: String(await freePort()) });
+    // Times the thread went to sleep and was woken, from the kernel's count for it.
+    const wakeUps = () => Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/status`, 'utf8'))![1]);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const before = wakeUps();
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const perSecond = (wakeUps() - before) / 3;
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(perSecond).toBeLessThan(30);
+  });
+
   it('keeps serving when stdout stops taking logs, holds only LOG_BUFFER_BYTES of them, and says how many it dropped', async () => {
     const port = await freePort();
     const { child, exited, output } = await spawnLatchkey({ DATABASE_URL: tempDatabaseFile(), PORT: String(port), LOG_BUFFER_BYTES: '8192' });
