@@ -8,7 +8,7 @@ export function createMetrics(options: { pool?: pg.Pool } = {}) {
   const registry = new Registry();
   // The event-loop delay histogram samples every 100 ms rather than prom-client's 10: each
   // sample wakes the event loop, and under a hypervisor a hundred wake-ups a second cost an idle
-  // server about eight times the CPU it otherwise uses. Stalls of 100 ms and more are always
+  // server six to eight times the CPU it otherwise uses. Stalls of 100 ms and more are always
   // seen; shorter ones in proportion to their length.
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
   const requests = new Counter({
