@@ -117,32 +117,35 @@ describe('the log', () => {
   it('writes a line logged while a write is held up, once that write is through', async () => {
     // A pipe nobody reads yet: its writes block once it holds 64 KiB, as a stalled stdout's do.
     const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-log-'));
-    const fifo = path.join(folder, 'out');
-    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const writeEnd = fs.openSync(fifo, fs.constants.O_RDWR);
-    const readEnd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    const destination = stdoutDestination(1024 * 1024, writeEnd);
     try {
-      const log = createPinoLogger('info', destination);
-      for (let i = 0; i < 200; i++) log({ level: 'info', event: 'filler', text: 'x'.repeat(1000) });
-      await new Promise((resolve) => setTimeout(resolve, 2 * LOG_FLUSH_MS));
-      log({ level: 'info', event: 'last' });
-      // The flush this line asks for comes while the pipe is still full.
-      await new Promise((resolve) => setTimeout(resolve, 3 * LOG_FLUSH_MS));
-      let read = '';
-      const chunk = Buffer.alloc(65536);
-      for (let waited = 0; waited < 5000 && !read.includes('"event":"last"'); waited += 10) {
-        try {
-          for (let n; (n = fs.readSync(readEnd, chunk)) > 0; ) read += chunk.toString('utf8', 0, n);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      const fifo = path.join(folder, 'out');
+      expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+      const writeEnd = fs.openSync(fifo, fs.constants.O_RDWR);
+      const readEnd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      const destination = stdoutDestination(1024 * 1024, writeEnd);
+      try {
+        const log = createPinoLogger('info', destination);
+        for (let i = 0; i < 200; i++) log({ level: 'info', event: 'filler', text: 'x'.repeat(1000) });
+        await new Promise((resolve) => setTimeout(resolve, 2 * LOG_FLUSH_MS));
+        log({ level: 'info', event: 'last' });
+        // The flush this line asks for comes while the pipe is still full.
+        await new Promise((resolve) => setTimeout(resolve, 3 * LOG_FLUSH_MS));
+        let read = '';
+        const chunk = Buffer.alloc(65536);
+        for (let waited = 0; waited < 5000 && !read.includes('"event":"last"'); waited += 10) {
+          try {
+            for (let n; (n = fs.readSync(readEnd, chunk)) > 0; ) read += chunk.toString('utf8', 0, n);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 10));
         }
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        expect(read.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { event: string }).event).slice(-2)).toEqual(['filler', 'last']);
+      } finally {
+        await new Promise((resolve) => destination.once('close', resolve).end());
+        fs.closeSync(readEnd);
       }
-      expect(read.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { event: string }).event).slice(-2)).toEqual(['filler', 'last']);
     } finally {
-      await new Promise((resolve) => destination.once('close', resolve).end());
-      fs.closeSync(readEnd);
       fs.rmSync(folder, { recursive: true, force: true });
     }
   });
