@@ -1,3 +1,4 @@
+import './oidc/install-english-lists.ts';
 import http from 'node:http';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase, type OpenDatabase } from './db/database.ts';

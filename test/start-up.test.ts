@@ -41,7 +41,7 @@ async function spawnLatchkey(env: Record<string, string>) {
       }
     });
   });
-  return { child, exited, output: () => stdout };
+  return { child, exited, output: () => stdout, errors: () => stderr };
 }
 
 // These start real processes on SQLite files; once per suite run is enough.
@@ -183,6 +183,31 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
     expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+  });
+
+  it("builds oidc-provider's English lists without ICU's locale data, and words its errors the same", async () => {
+    // Counts Intl's own list formatters, from before anything of Latchkey's is imported.
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-intl-'));
+    const counter = path.join(folder, 'count-list-formats.mjs');
+    fs.writeFileSync(
+      counter,
+      [
+        'let built = 0;',
+        "Object.defineProperty(Intl, 'ListFormat', { value: new Proxy(Intl.ListFormat, { construct(target, args, newTarget) { built++; return Reflect.construct(target, args, newTarget); } }) });",
+        "process.on('exit', () => process.stderr.write(`ICU list formatters: ${built}\\n`));",
+      ].join('\n'),
+    );
+    try {
+      const port = await freePort();
+      const { child, exited, errors } = await spawnLatchkey({ DATABASE_URL: tempDatabaseFile(), PORT: String(port), NODE_OPTIONS: `--import=${counter}` });
+      const page = await (await fetch(`http://127.0.0.1:${port}/auth?client_id=a&client_id=b&scope=openid&scope=x&state=1&state=2`)).text();
+      expect(page).toContain('&#39;client_id&#39;, &#39;scope&#39;, and &#39;state&#39; parameters must not be provided twice');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(errors()).toContain('ICU list formatters: 0');
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it.runIf(process.platform === 'linux')('wakes its main thread a few times a second at rest, not a hundred', async () => {
