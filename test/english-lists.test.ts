@@ -23,6 +23,8 @@ describe('English lists without ICU', () => {
     const icu = new Intl.ListFormat('en', { type });
     for (const list of LISTS) expect(plain.format(list)).toBe(icu.format(list));
     expect(plain.format(new Set(["'a'", "'b'"]))).toBe(icu.format(["'a'", "'b'"]));
+    expect(plain.format('abc')).toBe(icu.format('abc'));
+    expect(plain.format(undefined as unknown as string[])).toBe(icu.format(undefined as unknown as string[]));
     expect(counter.built).toBe(0);
     expect(plain).toBeInstanceOf(Intl.ListFormat);
   });

@@ -17,8 +17,9 @@ export function withPlainEnglishLists(Real: ListFormatConstructor): ListFormatCo
     }
 
     // CLDR's English patterns: "a and b", "a, b, and c" ("or" alike).
-    format(list: Iterable<string>): string {
-      const items = [...list];
+    format(list?: Iterable<string>): string {
+      // Intl reads a missing list as an empty one.
+      const items = list === undefined ? [] : [...list];
       if (items.some((item) => typeof item !== 'string')) return this.#icu().format(items);
       const word = this.#type === 'conjunction' ? 'and' : 'or';
       if (items.length < 3) return items.join(` ${word} `);
