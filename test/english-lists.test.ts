@@ -27,6 +27,7 @@ describe('English lists without ICU', () => {
     expect(plain.format(undefined as unknown as string[])).toBe(icu.format(undefined as unknown as string[]));
     expect(counter.built).toBe(0);
     expect(plain).toBeInstanceOf(Intl.ListFormat);
+    expect(plain.constructor).toBe(Plain);
   });
 
   it('leaves every other list formatter to Intl', () => {
@@ -36,7 +37,10 @@ describe('English lists without ICU', () => {
     expect(new Plain('en', { type: 'unit' }).format(['a', 'b'])).toBe(new Intl.ListFormat('en', { type: 'unit' }).format(['a', 'b']));
     expect(new Plain('en', { type: 'conjunction', style: 'short' }).format(['a', 'b', 'c'])).toBe(new Intl.ListFormat('en', { type: 'conjunction', style: 'short' }).format(['a', 'b', 'c']));
     expect(new Plain('en').format(['a', 'b'])).toBe('a and b');
-    expect(counter.built).toBe(4);
+    expect(new Plain('en', Object.assign(Object.create({ style: 'short' }) as object, { type: 'conjunction' } as const)).format(['a', 'b', 'c'])).toBe('a, b, & c');
+    class Sub extends Plain {}
+    expect(new Sub('en', { type: 'conjunction' })).toBeInstanceOf(Sub);
+    expect(counter.built).toBe(6);
   });
 
   it('answers what it does not do itself, and refuses what Intl refuses, as Intl does', () => {

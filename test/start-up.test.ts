@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseStartScript, startArguments, startCommand } from '../scripts/start-command.ts';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
@@ -31,7 +32,8 @@ async function spawnLatchkey(env: Record<string, string>) {
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d));
   child.stderr.on('data', (d: Buffer) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  // 'close', not 'exit': what the process wrote last is read by then.
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`did not start: ${stderr}`)), 20_000);
     child.stdout.on('data', () => {
@@ -199,7 +201,7 @@ describe.skipIf(testDialect !== 'sqlite')('start-up', () => {
     );
     try {
       const port = await freePort();
-      const { child, exited, errors } = await spawnLatchkey({ DATABASE_URL: tempDatabaseFile(), PORT: String(port), NODE_OPTIONS: `--import=${counter}` });
+      const { child, exited, errors } = await spawnLatchkey({ DATABASE_URL: tempDatabaseFile(), PORT: String(port), NODE_OPTIONS: `--import=${pathToFileURL(counter).href}` });
       const page = await (await fetch(`http://127.0.0.1:${port}/auth?client_id=a&client_id=b&scope=openid&scope=x&state=1&state=2`)).text();
       expect(page).toContain('&#39;client_id&#39;, &#39;scope&#39;, and &#39;state&#39; parameters must not be provided twice');
       child.kill('SIGTERM');

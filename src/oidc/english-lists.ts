@@ -4,7 +4,7 @@ type ListType = 'conjunction' | 'disjunction';
 /**
  * oidc-provider builds two English list formatters as it loads, for the wording of a few error
  * messages ("missing required parameters 'a' and 'b'"). Intl builds them from ICU's locale data,
- * whose pages then stay resident: about 5 MB of an idle instance's 110. English lists need none
+ * whose pages then stay resident: about 4 MB of an idle instance's 110. English lists need none
  * of it, so exactly those two are built without it; every other list formatter is Intl's own.
  */
 export function withPlainEnglishLists(Real: ListFormatConstructor): ListFormatConstructor {
@@ -18,9 +18,13 @@ export function withPlainEnglishLists(Real: ListFormatConstructor): ListFormatCo
 
     // CLDR's English patterns: "a and b", "a, b, and c" ("or" alike).
     format(list?: Iterable<string>): string {
-      // Intl reads a missing list as an empty one.
-      const items = list === undefined ? [] : [...list];
-      if (items.some((item) => typeof item !== 'string')) return this.#icu().format(items);
+      const items: string[] = [];
+      // Intl reads a missing list as an empty one, and refuses anything but strings in one: its
+      // own formatter gives the same refusal.
+      for (const item of list === undefined ? [] : list) {
+        if (typeof item !== 'string') return this.#icu().format([item]);
+        items.push(item);
+      }
       const word = this.#type === 'conjunction' ? 'and' : 'or';
       if (items.length < 3) return items.join(` ${word} `);
       return `${items.slice(0, -1).join(', ')}, ${word} ${items.at(-1)}`;
@@ -44,11 +48,15 @@ export function withPlainEnglishLists(Real: ListFormatConstructor): ListFormatCo
   const proxy: ListFormatConstructor = new Proxy(Real, {
     construct(target, args: unknown[], newTarget) {
       const [locales, options] = args;
-      const keys = options && typeof options === 'object' ? Object.keys(options) : [];
-      const type = (options as { type?: unknown } | undefined)?.type;
-      const plain = newTarget === proxy && locales === 'en' && keys.length === 1 && keys[0] === 'type' && (type === 'conjunction' || type === 'disjunction');
-      return plain ? new PlainEnglishList(type) : Reflect.construct(target, args, newTarget);
+      // Only a formatter built as such (not a subclass's), with nothing else asked of it: every
+      // option Intl reads, own or inherited.
+      if (newTarget === proxy && locales === 'en' && typeof options === 'object' && options !== null) {
+        const { type, style, localeMatcher } = options as Intl.ListFormatOptions;
+        if ((type === 'conjunction' || type === 'disjunction') && style === undefined && localeMatcher === undefined) return new PlainEnglishList(type);
+      }
+      return Reflect.construct(target, args, newTarget);
     },
   });
+  Object.defineProperty(PlainEnglishList.prototype, 'constructor', { value: proxy, writable: true, configurable: true });
   return proxy;
 }
