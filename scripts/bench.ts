@@ -9,8 +9,9 @@ import { PassThrough, Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { createPasswordHasher } from '../src/accounts/passwords.ts';
 import { runAdmin } from '../src/admin/cli.ts';
-import { loadConfig } from '../src/config.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
 import { runAutocannon } from './bench/autocannon.ts';
+import { holdsTables } from './bench/empty-database.ts';
 import { signIn, type App } from './bench/sign-in.ts';
 import { alternate, type Measured } from './bench/slices.ts';
 import { startArguments, startCommand } from './start-command.ts';
@@ -25,25 +26,34 @@ const HELP = `Usage: npm run bench -- [options]
   --warmup SECONDS       warm-up before each measurement (default 3)
   --connections N        concurrent connections for the HTTP scenarios (default 16)
   --sign-in-concurrency N  concurrent password sign-ins (default 2 x cores)
-  --database PATH|URL    SQLite file or postgres:// URL (default: DATABASE_URL, else a fresh temp SQLite file)
+  --database PATH|URL    an empty database of its own: SQLite file or postgres:// URL
+                         (default: DATABASE_URL, else a fresh temp SQLite file)
   --only LIST            run only these scenarios, comma-separated:
                          ${SCENARIOS.join(', ')}
   --out DIR              also write bench.json and bench.md there
   --smoke                one-second runs, to check the benchmark itself works`;
 
-const { values } = parseArgs({
-  options: {
-    duration: { type: 'string' },
-    warmup: { type: 'string' },
-    connections: { type: 'string' },
-    'sign-in-concurrency': { type: 'string' },
-    database: { type: 'string' },
-    out: { type: 'string' },
-    only: { type: 'string' },
-    smoke: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        connections: { type: 'string' },
+        'sign-in-concurrency': { type: 'string' },
+        database: { type: 'string' },
+        out: { type: 'string' },
+        only: { type: 'string' },
+        smoke: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    // A mistyped option is the user's slip, not the benchmark's failure: one line, no stack.
+    console.error(`bench: ${(err as Error).message}; see --help`);
+    process.exit(2);
+  }
+})();
 if (values.help) {
   console.log(HELP);
   process.exit(0);
@@ -54,6 +64,17 @@ function positive(name: string, raw: string | undefined, fallback: number): numb
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0) {
     console.error(`bench: --${name} must be a positive number`);
+    process.exit(2);
+  }
+  return value;
+}
+
+/** Connections and concurrent sign-ins are counted: a fraction would be rounded to what was not asked. */
+function count(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`bench: --${name} must be a whole number of at least 1`);
     process.exit(2);
   }
   return value;
@@ -72,11 +93,17 @@ const cores = os.availableParallelism();
 // The servers' settings (defaults, but for a thread pool size passed on to them), and their
 // thread pool's size for this process's own too, set before the pool first runs, as
 // src/main.ts does: the argon2id-alone ceiling runs as many hashes at once as they do.
+// The database asked for is checked here too, under the name it was given by, rather than by
+// the admin script halfway through setting up. An empty value asks for none: it would otherwise
+// mean the default file under db/, a developer's own database.
+const chosenDatabase = values.database || process.env.DATABASE_URL || undefined;
+const databaseOption = values.database ? '--database' : 'DATABASE_URL';
 const serverSettings = (() => {
   try {
-    return loadConfig({ UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE });
+    return loadConfig({ UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE, DATABASE_URL: chosenDatabase });
   } catch (err) {
-    console.error(`bench: ${(err as Error).message}`);
+    const message = err instanceof ConfigError && err.variable === 'DATABASE_URL' ? err.message.replace('DATABASE_URL', databaseOption) : (err as Error).message;
+    console.error(`bench: ${message}`);
     process.exit(2);
   }
 })();
@@ -84,8 +111,8 @@ process.env.UV_THREADPOOL_SIZE = String(serverSettings.threadPoolSize);
 const smoke = values.smoke === true;
 const duration = positive('duration', values.duration, smoke ? 1 : 10);
 const warmup = positive('warmup', values.warmup, smoke ? 0.5 : 3);
-const connections = Math.round(positive('connections', values.connections, smoke ? 4 : 16));
-const signInConcurrency = Math.round(positive('sign-in-concurrency', values['sign-in-concurrency'], 2 * cores));
+const connections = count('connections', values.connections, smoke ? 4 : 16);
+const signInConcurrency = count('sign-in-concurrency', values['sign-in-concurrency'], 2 * cores);
 // Latchkey and bare oidc-provider take turns within a scenario they share, so that a machine
 // whose speed drifts meets both alike. A slice is at least two seconds: autocannon counts in
 // one-second ticks, and each slice opens its connections anew. Their number is even, so that
@@ -93,7 +120,7 @@ const signInConcurrency = Math.round(positive('sign-in-concurrency', values['sig
 const fittingSlices = Math.min(4, Math.floor(duration / 2));
 const slices = fittingSlices >= 2 ? fittingSlices - (fittingSlices % 2) : 1;
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
-const databaseUrl = values.database ?? process.env.DATABASE_URL ?? path.join(workDir, 'bench.sqlite');
+const databaseUrl = chosenDatabase ?? path.join(workDir, 'bench.sqlite');
 const secret = crypto.randomBytes(32).toString('base64url');
 const PASSWORD = 'a benchmark passphrase of some length';
 const API = 'https://bench.api.example';
@@ -432,6 +459,14 @@ async function main() {
   const figures: Figure[] = [];
   const notes: string[] = [];
   const find = (scenario: string) => figures.find((f) => f.scenario === scenario);
+
+  // The benchmark fills its database with users, apps, APIs and roles of its own and rotates its
+  // signing keys: in a database that already holds tables, that would be someone's data.
+  if (await holdsTables(databaseUrl)) {
+    console.error(`bench: ${databaseOption} names a database that already holds tables; the benchmark needs an empty one of its own, as it creates users, apps and signing keys in it`);
+    process.exitCode = 2;
+    return;
+  }
 
   // --- setup, through the admin script on the same database
   await admin('db', 'migrate');
