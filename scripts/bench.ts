@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { createPasswordHasher } from '../src/accounts/passwords.ts';
 import { runAdmin } from '../src/admin/cli.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
+import { isPostgresUrl } from '../src/db/database.ts';
 import { runAutocannon } from './bench/autocannon.ts';
 import { holdsTables } from './bench/empty-database.ts';
 import { signIn, type App } from './bench/sign-in.ts';
@@ -50,7 +51,8 @@ const { values } = (() => {
     });
   } catch (err) {
     // A mistyped option is the user's slip, not the benchmark's failure: one line, no stack.
-    console.error(`bench: ${(err as Error).message}; see --help`);
+    if (!String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS_')) throw err;
+    console.error(`bench: ${(err as Error).message.split('\n').join(' ').replace(/\.$/, '')}; see --help`);
     process.exit(2);
   }
 })();
@@ -94,12 +96,14 @@ const cores = os.availableParallelism();
 // thread pool's size for this process's own too, set before the pool first runs, as
 // src/main.ts does: the argon2id-alone ceiling runs as many hashes at once as they do.
 // The database asked for is checked here too, under the name it was given by, rather than by
-// the admin script halfway through setting up. An empty value asks for none: it would otherwise
-// mean the default file under db/, a developer's own database.
-const chosenDatabase = values.database || process.env.DATABASE_URL || undefined;
-const databaseOption = values.database ? '--database' : 'DATABASE_URL';
+// the admin script halfway through setting up. An empty value asks for none, so a fresh file: it
+// would otherwise mean the default file under db/, a developer's own database.
+const databaseOption = values.database !== undefined ? '--database' : 'DATABASE_URL';
+const chosenDatabase = (values.database !== undefined ? values.database : process.env.DATABASE_URL) || undefined;
 const serverSettings = (() => {
   try {
+    // Only the thread pool size is used from these settings; the database is validated here, but
+    // the servers get the benchmark's own choice of it (databaseUrl below).
     return loadConfig({ UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE, DATABASE_URL: chosenDatabase });
   } catch (err) {
     const message = err instanceof ConfigError && err.variable === 'DATABASE_URL' ? err.message.replace('DATABASE_URL', databaseOption) : (err as Error).message;
@@ -462,7 +466,16 @@ async function main() {
 
   // The benchmark fills its database with users, apps, APIs and roles of its own and rotates its
   // signing keys: in a database that already holds tables, that would be someone's data.
-  if (await holdsTables(databaseUrl)) {
+  let occupied: boolean;
+  try {
+    occupied = await holdsTables(databaseUrl);
+  } catch (err) {
+    // Where localhost is both ::1 and 127.0.0.1, refused connections to both come as one
+    // AggregateError with no message of its own, only a code.
+    const { message, code } = err as NodeJS.ErrnoException;
+    throw new Error(`cannot read the database ${databaseOption} names: ${message || code || String(err)}`);
+  }
+  if (occupied) {
     console.error(`bench: ${databaseOption} names a database that already holds tables; the benchmark needs an empty one of its own, as it creates users, apps and signing keys in it`);
     process.exitCode = 2;
     return;
@@ -595,7 +608,7 @@ async function startBare() {
 }
 
 function report(figures: Figure[], notes: string[]) {
-  const machine = `${cores} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ${databaseUrl.startsWith('postgres') ? 'PostgreSQL' : 'SQLite'}, ${duration}s per scenario after ${warmup}s warm-up, ${connections} connections, ${signInConcurrency} concurrent sign-ins`;
+  const machine = `${cores} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ${isPostgresUrl(databaseUrl) ? 'PostgreSQL' : 'SQLite'}, ${duration}s per scenario after ${warmup}s warm-up, ${connections} connections, ${signInConcurrency} concurrent sign-ins`;
   const number = (value: number | null, digits = 0) => (value ? value.toFixed(digits) : '');
   // Rates under 100 (sign-ins) keep a decimal: rounded to whole ones they would move by up to a
   // few per cent, as much as the gaps they are read for.

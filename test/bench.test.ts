@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { openDatabase } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
@@ -125,26 +127,60 @@ describe.skipIf(testDialect !== 'sqlite')('npm run bench', () => {
     expect(refused.stderr).toContain('--only knows client-credentials, refresh, userinfo, introspection, jwks, sign-in, bare, not "everything"');
   });
 
-  it('refuses a mistyped option, a count that is not whole and a database it cannot use, in one line each', () => {
+  it('refuses a mistyped option, a count that is not whole and a database it cannot use, in one line each', { timeout: 120_000 }, () => {
     const refusals: [string[], string][] = [
-      [['--durtion', '5'], "bench: Unknown option '--durtion'; see --help\n"],
-      [['--duration'], "bench: Option '--duration <value>' argument missing; see --help\n"],
-      [['--warmup', '0'], 'bench: --warmup must be a positive number\n'],
-      [['--connections', '0.5'], 'bench: --connections must be a whole number of at least 1\n'],
-      [['--sign-in-concurrency', '2.5'], 'bench: --sign-in-concurrency must be a whole number of at least 1\n'],
-      [['--database', 'mysql://db.example/latchkey'], 'bench: --database: must be a SQLite file path or a postgres:// URL\n'],
+      [['--durtion', '5'], "bench: Unknown option '--durtion'; see --help"],
+      [['--duration'], "bench: Option '--duration <value>' argument missing; see --help"],
+      // A value that starts with a dash: Node's explanation runs over three lines of its own.
+      [['--warmup', '-1'], "bench: Option '--warmup' argument is ambiguous. Did you forget to specify the option argument for '--warmup'?"],
+      [['--warmup', '0'], 'bench: --warmup must be a positive number'],
+      [['--connections', '0.5'], 'bench: --connections must be a whole number of at least 1'],
+      [['--sign-in-concurrency', '2.5'], 'bench: --sign-in-concurrency must be a whole number of at least 1'],
+      [['--database', 'mysql://db.example/latchkey'], 'bench: --database: must be a SQLite file path or a postgres:// URL'],
     ];
     for (const [args, message] of refusals) {
       const run = runBench(['--smoke', ...args], 20_000);
       expect(run.status, args.join(' ')).toBe(2);
-      expect(run.stderr).toBe(message);
+      expect(run.stderr.startsWith(message), run.stderr).toBe(true);
+      expect(run.stderr.trimEnd().split('\n'), run.stderr).toHaveLength(1);
     }
     const fromEnvironment = runBench(['--smoke'], 20_000, { DATABASE_URL: 'mysql://db.example/latchkey' });
     expect(fromEnvironment.status).toBe(2);
     expect(fromEnvironment.stderr).toBe('bench: DATABASE_URL: must be a SQLite file path or a postgres:// URL\n');
   });
 
-  it('refuses a database that already holds tables, and writes nothing in it', async () => {
+  it('says in one line when it cannot reach the database, without its password', { timeout: 30_000 }, () => {
+    // Where localhost is both ::1 and 127.0.0.1, Node reports the two refusals as one error with no
+    // message of its own; the line must still say what went wrong.
+    const run = runBench(['--smoke', '--only', 'jwks', '--database', 'postgres://bench:s3cret-password@localhost:1/latchkey_bench'], 20_000);
+    expect(run.status, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(/^bench: cannot read the database --database names: \S.*\n$/);
+    expect(run.stderr).not.toContain('s3cret-password');
+  });
+
+  it('refuses a database that already holds any table, before it writes anything there', { timeout: 90_000 }, async () => {
+    // Someone else's SQLite file, with its own table and the default rollback journal.
+    const file = tempDatabaseFile();
+    onTestFinished(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
+    const other = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new SQLite(file) }) });
+    await other.schema.createTable('notes').addColumn('body', 'text').execute();
+    await other.destroy();
+
+    const named = runBench(['--smoke', '--only', 'jwks', '--database', file], 30_000);
+    expect(named.status, named.stderr).toBe(2);
+    expect(named.stderr).toBe(
+      'bench: --database names a database that already holds tables; the benchmark needs an empty one of its own, as it creates users, apps and signing keys in it\n',
+    );
+    const after = new SQLite(file, { readonly: true });
+    try {
+      expect(after.prepare("select name from sqlite_master where type = 'table'").pluck().all()).toEqual(['notes']);
+      expect(after.pragma('journal_mode', { simple: true })).toBe('delete');
+    } finally {
+      after.close();
+    }
+  });
+
+  it('refuses a Latchkey database named by DATABASE_URL, and leaves its rows as they were', { timeout: 60_000 }, async () => {
     const file = tempDatabaseFile();
     onTestFinished(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
     const rowCounts = async () => {
@@ -165,15 +201,27 @@ describe.skipIf(testDialect !== 'sqlite')('npm run bench', () => {
     await migrated.close();
     const before = await rowCounts();
 
-    const named = runBench(['--smoke', '--only', 'jwks', '--database', file], 30_000);
-    expect(named.status, named.stderr).toBe(2);
-    expect(named.stderr).toBe(
-      'bench: --database names a database that already holds tables; the benchmark needs an empty one of its own, as it creates users, apps and signing keys in it\n',
-    );
     const fromEnvironment = runBench(['--smoke', '--only', 'jwks'], 30_000, { DATABASE_URL: file });
     expect(fromEnvironment.status, fromEnvironment.stderr).toBe(2);
     expect(fromEnvironment.stderr).toContain('bench: DATABASE_URL names a database that already holds tables;');
     expect(await rowCounts()).toEqual(before);
+  });
+
+  it('takes an empty database setting for none, and measures on a fresh file instead', { timeout: 120_000 }, async () => {
+    const file = tempDatabaseFile();
+    onTestFinished(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
+    const migrated = openDatabase(file);
+    await migrateToLatest(migrated.db);
+    await migrated.close();
+    // The default file under db/ is a developer's own database: an empty setting must not mean it.
+    const defaultFile = path.join('db', 'latchkey.sqlite');
+    const defaultBefore = fs.existsSync(defaultFile) ? fs.statSync(defaultFile).mtimeMs : null;
+
+    const emptyOption = runBench(['--smoke', '--only', 'jwks', '--database', ''], 50_000, { DATABASE_URL: file });
+    expect(emptyOption.status, emptyOption.stderr).toBe(0);
+    const emptyVariable = runBench(['--smoke', '--only', 'jwks'], 50_000, { DATABASE_URL: '' });
+    expect(emptyVariable.status, emptyVariable.stderr).toBe(0);
+    expect(fs.existsSync(defaultFile) ? fs.statSync(defaultFile).mtimeMs : null).toBe(defaultBefore);
   });
 
   it('refuses a thread pool size the servers would refuse, naming it', () => {
@@ -184,7 +232,7 @@ describe.skipIf(testDialect !== 'sqlite')('npm run bench', () => {
 });
 
 describe.runIf(testDialect === 'postgres')('npm run bench on PostgreSQL', () => {
-  it('produces every figure of Latchkey on a PostgreSQL database, then refuses that database as no longer empty', { timeout: 150_000 }, async () => {
+  it('produces every figure of Latchkey on a PostgreSQL database, then refuses that database as no longer empty', { timeout: 180_000 }, async () => {
     const database = await createTestDatabase();
     onTestFinished(() => database.drop());
     const out = outFolder('latchkey-bench-postgres-');
