@@ -92,18 +92,19 @@ for (const name of only) {
 const runs = (scenario: Scenario) => only.has(scenario);
 
 const cores = os.availableParallelism();
-// The servers' settings (defaults, but for a thread pool size passed on to them), and their
-// thread pool's size for this process's own too, set before the pool first runs, as
-// src/main.ts does: the argon2id-alone ceiling runs as many hashes at once as they do.
-// The database asked for is checked here too, under the name it was given by, rather than by
-// the admin script halfway through setting up. An empty value asks for none, so a fresh file: it
-// would otherwise mean the default file under db/, a developer's own database.
+// An empty database setting asks for none, so a fresh file: it would otherwise mean the default
+// file under db/, a developer's own database.
 const databaseOption = values.database !== undefined ? '--database' : 'DATABASE_URL';
 const chosenDatabase = (values.database !== undefined ? values.database : process.env.DATABASE_URL) || undefined;
+// The servers' settings (defaults, but for a thread pool size passed on to them), and their
+// thread pool's size for this process's own too, set before the pool first runs, as
+// src/main.ts does: the argon2id-alone ceiling runs as many hashes at once as they do. The
+// database asked for is checked here too, under the name it was given by, rather than by the
+// admin script halfway through setting up.
 const serverSettings = (() => {
   try {
-    // Only the thread pool size is used from these settings; the database is validated here, but
-    // the servers get the benchmark's own choice of it (databaseUrl below).
+    // Only the thread pool size is used from these settings: the servers get the benchmark's own
+    // choice of database (databaseUrl below).
     return loadConfig({ UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE, DATABASE_URL: chosenDatabase });
   } catch (err) {
     const message = err instanceof ConfigError && err.variable === 'DATABASE_URL' ? err.message.replace('DATABASE_URL', databaseOption) : (err as Error).message;
