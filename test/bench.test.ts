@@ -11,6 +11,10 @@ import { createTestDatabase, tempDatabaseFile, testDialect } from './helpers/dat
 
 interface Report {
   machine: { cores: number };
+  duration: number;
+  warmup: number;
+  connections: number;
+  signInConcurrency: number;
   figures: { scenario: string; perSecond: number; serverCores: number; perServerCore: number; p50: number; p99: number; p99At80: number | null; peakRssMb: number; errors: number }[];
 }
 
@@ -99,11 +103,14 @@ describe.skipIf(testDialect !== 'sqlite')('npm run bench', () => {
     expect(markdown).toContain(`peak under load ${Math.max(...ours.map((f) => f.peakRssMb)).toFixed(0)} MB`);
   });
 
-  it('runs only the scenarios asked for, and refuses a name it does not know', { timeout: 120_000 }, () => {
+  it('runs only the scenarios asked for, with the durations and concurrency asked for, and refuses a name it does not know', { timeout: 120_000 }, () => {
     const out = outFolder('latchkey-bench-only-');
-    const run = runBench(['--smoke', '--only', 'jwks', '--out', out], 50_000);
+    // Options given win over smoke mode's own short settings.
+    const run = runBench(['--smoke', '--only', 'jwks', '--duration', '2', '--warmup', '0.25', '--connections', '3', '--sign-in-concurrency', '5', '--out', out], 50_000);
     expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain('2s per scenario after 0.25s warm-up, 3 connections, 5 concurrent sign-ins');
     const report = readReport(out);
+    expect([report.duration, report.warmup, report.connections, report.signInConcurrency]).toEqual([2, 0.25, 3, 5]);
     expect(report.figures.map((f) => f.scenario)).toEqual(['jwks', 'idle RSS']);
     expect(report.figures[0]!.perSecond).toBeGreaterThan(0);
 
