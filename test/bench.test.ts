@@ -60,6 +60,22 @@ function expectEveryFigure(report: Report, scenarios: string[]) {
   expect(byName.get('idle RSS')!.peakRssMb).toBeGreaterThan(0);
 }
 
+/** A SQLite file path in a temp folder, removed with the folder when the test ends. */
+function scratchFile(): string {
+  const file = tempDatabaseFile();
+  onTestFinished(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
+  return file;
+}
+
+/** A scratch file holding Latchkey's tables, as a migrated instance's database does. */
+async function latchkeyDatabaseFile(): Promise<string> {
+  const file = scratchFile();
+  const migrated = openDatabase(file);
+  await migrateToLatest(migrated.db);
+  await migrated.close();
+  return file;
+}
+
 const readReport = (out: string) => JSON.parse(fs.readFileSync(path.join(out, 'bench.json'), 'utf8')) as Report;
 
 describe.skipIf(testDialect !== 'sqlite')('npm run bench', () => {
@@ -167,8 +183,7 @@ describe.skipIf(testDialect !== 'sqlite')('npm run bench', () => {
 
   it('refuses a database that already holds any table, before it writes anything there', { timeout: 90_000 }, async () => {
     // Someone else's SQLite file, with its own table and the default rollback journal.
-    const file = tempDatabaseFile();
-    onTestFinished(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
+    const file = scratchFile();
     const other = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new SQLite(file) }) });
     await other.schema.createTable('notes').addColumn('body', 'text').execute();
     await other.destroy();
@@ -188,8 +203,7 @@ describe.skipIf(testDialect !== 'sqlite')('npm run bench', () => {
   });
 
   it('refuses a Latchkey database named by DATABASE_URL, and leaves its rows as they were', { timeout: 60_000 }, async () => {
-    const file = tempDatabaseFile();
-    onTestFinished(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
+    const file = await latchkeyDatabaseFile();
     const rowCounts = async () => {
       const database = openDatabase(file);
       try {
@@ -203,9 +217,6 @@ describe.skipIf(testDialect !== 'sqlite')('npm run bench', () => {
         await database.close();
       }
     };
-    const migrated = openDatabase(file);
-    await migrateToLatest(migrated.db);
-    await migrated.close();
     const before = await rowCounts();
 
     const fromEnvironment = runBench(['--smoke', '--only', 'jwks'], 30_000, { DATABASE_URL: file });
@@ -215,11 +226,7 @@ describe.skipIf(testDialect !== 'sqlite')('npm run bench', () => {
   });
 
   it('takes an empty database setting for none, and measures on a fresh file instead', { timeout: 120_000 }, async () => {
-    const file = tempDatabaseFile();
-    onTestFinished(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
-    const migrated = openDatabase(file);
-    await migrateToLatest(migrated.db);
-    await migrated.close();
+    const file = await latchkeyDatabaseFile();
     // The default file under db/ is a developer's own database: an empty setting must not mean it.
     const defaultFile = path.join('db', 'latchkey.sqlite');
     const defaultBefore = fs.existsSync(defaultFile) ? fs.statSync(defaultFile).mtimeMs : null;
